@@ -1,0 +1,273 @@
+"""Request and answer shapes of the sessions API (API.md), validated field by field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import EventName, RetryPolicy, Session, SessionStatus, ms
+from .fields import StrictBooleanField, StrictCharField, StrictIntegerField, WahaSerializer
+
+SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+HOST_PORT_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^\s:@/]+(?::[^\s@/]*)?@)?"
+                          r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?$")
+RESERVED_HEADERS = {
+    "content-type", "content-length", "host", "user-agent",
+    "x-webhook-request-id", "x-webhook-timestamp", "x-webhook-hmac",
+    "x-webhook-hmac-algorithm", "webhook-id", "webhook-timestamp", "webhook-signature",
+}
+MAX_RETRY_ATTEMPTS = 100
+MAX_RETRY_DELAY_SECONDS = 86_400
+
+
+class ClientSerializer(WahaSerializer):
+    deviceName = StrictCharField(required=False, allow_null=True, max_length=64)
+    browserName = StrictCharField(required=False, allow_null=True, max_length=64)
+
+
+class HmacSerializer(WahaSerializer):
+    key = StrictCharField(required=False, allow_null=True, allow_blank=False, max_length=1024)
+
+
+class RetriesSerializer(WahaSerializer):
+    policy = serializers.ChoiceField(choices=RetryPolicy.choices, required=False, allow_null=True)
+    delaySeconds = StrictIntegerField(required=False, allow_null=True, min_value=0,
+                                      max_value=MAX_RETRY_DELAY_SECONDS)
+    attempts = StrictIntegerField(required=False, allow_null=True, min_value=0,
+                                  max_value=MAX_RETRY_ATTEMPTS)
+
+
+class CustomHeaderSerializer(WahaSerializer):
+    name = StrictCharField(max_length=256)
+    value = StrictCharField(allow_blank=True, max_length=8192, trim_whitespace=False)
+
+    def validate_name(self, value: str) -> str:
+        if not HEADER_NAME_RE.match(value):
+            raise serializers.ValidationError(f"'{value}' is not a valid header name")
+        if value.lower() in RESERVED_HEADERS:
+            raise serializers.ValidationError(f"'{value}' is set by the server and cannot be overridden")
+        return value
+
+    def validate_value(self, value: str) -> str:
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise serializers.ValidationError("must not contain CR, LF or NUL characters")
+        return value
+
+
+class WebhookSerializer(WahaSerializer):
+    url = serializers.URLField(max_length=2048)
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=[*EventName.values, "*"]),
+        allow_empty=False, max_length=64,
+    )
+    hmac = HmacSerializer(required=False, allow_null=True)
+    retries = RetriesSerializer(required=False, allow_null=True)
+    customHeaders = serializers.ListField(child=CustomHeaderSerializer(), required=False,
+                                         allow_null=True, max_length=64)
+
+    def validate_url(self, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http or https URL")
+        return value
+
+
+class IgnoreSerializer(WahaSerializer):
+    status = StrictBooleanField(required=False, allow_null=True)
+    groups = StrictBooleanField(required=False, allow_null=True)
+    channels = StrictBooleanField(required=False, allow_null=True)
+    broadcast = StrictBooleanField(required=False, allow_null=True)
+
+
+class ProxySerializer(WahaSerializer):
+    server = StrictCharField(max_length=512)
+    username = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
+    password = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
+
+    def validate_server(self, value: str) -> str:
+        match = HOST_PORT_RE.match(value.strip())
+        if not match or not 0 < int(match.group(1)) < 65536:
+            raise serializers.ValidationError("must be host:port, e.g. proxy.example.com:3128")
+        return value.strip()
+
+
+class StoreSerializer(WahaSerializer):
+    enabled = StrictBooleanField(required=False, allow_null=True)
+    fullSync = StrictBooleanField(required=False, allow_null=True)
+
+
+class NowebSerializer(WahaSerializer):
+    store = StoreSerializer(required=False, allow_null=True)
+    markOnline = StrictBooleanField(required=False, allow_null=True)
+
+
+class GowsStorageSerializer(WahaSerializer):
+    messages = StrictBooleanField(required=False, allow_null=True)
+    groups = StrictBooleanField(required=False, allow_null=True)
+    chats = StrictBooleanField(required=False, allow_null=True)
+    labels = StrictBooleanField(required=False, allow_null=True)
+    contacts = StrictBooleanField(required=False, allow_null=True)
+
+
+class GowsSerializer(WahaSerializer):
+    storage = GowsStorageSerializer(required=False, allow_null=True)
+
+
+class SessionConfigSerializer(WahaSerializer):
+    accepted_fields = ("webjs", "apps")
+
+    debug = StrictBooleanField(required=False, allow_null=True)
+    client = ClientSerializer(required=False, allow_null=True)
+    metadata = serializers.DictField(child=StrictCharField(allow_blank=True, max_length=4096),
+                                     required=False, allow_null=True)
+    webhooks = serializers.ListField(child=WebhookSerializer(), required=False, allow_null=True,
+                                     max_length=32)
+    ignore = IgnoreSerializer(required=False, allow_null=True)
+    proxy = ProxySerializer(required=False, allow_null=True)
+    noweb = NowebSerializer(required=False, allow_null=True)
+    gows = GowsSerializer(required=False, allow_null=True)
+
+    def validate_metadata(self, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > 64:
+            raise serializers.ValidationError("at most 64 keys")
+        return value
+
+
+def validate_session_name(value: str | None) -> str | None:
+    if value and not SESSION_NAME_RE.match(value):
+        raise serializers.ValidationError(
+            "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)"
+        )
+    return value
+
+
+class SessionCreateSerializer(WahaSerializer):
+    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
+                           validators=[validate_session_name])
+    config = SessionConfigSerializer(required=False, allow_null=True)
+    start = StrictBooleanField(required=False, allow_null=True)
+
+
+class SessionUpdateSerializer(WahaSerializer):
+    accepted_fields = ("name", "start", "stop")
+
+    config = SessionConfigSerializer(required=False, allow_null=True)
+
+
+class SessionStartLegacySerializer(WahaSerializer):
+    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
+                           validators=[validate_session_name])
+    config = SessionConfigSerializer(required=False, allow_null=True)
+
+
+class SessionStopLegacySerializer(WahaSerializer):
+    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+    logout = StrictBooleanField(required=False, allow_null=True)
+
+
+class SessionLogoutLegacySerializer(WahaSerializer):
+    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+
+
+class RequestCodeSerializer(WahaSerializer):
+    phoneNumber = StrictCharField(max_length=32)
+    method = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=16)
+
+    def validate_phoneNumber(self, value: str) -> str:
+        digits = value.strip()
+        if digits.startswith("+"):
+            digits = digits[1:]
+        if not digits.isdigit() or not digits.isascii():
+            raise serializers.ValidationError("must contain digits only, e.g. 12132132130")
+        if digits.startswith("0"):
+            raise serializers.ValidationError(
+                "must be in international form with the country code, without a leading 0"
+            )
+        if not 7 <= len(digits) <= 15:
+            raise serializers.ValidationError("must be 7 to 15 digits long")
+        return digits
+
+
+# --- answers ---------------------------------------------------------------------------------
+class MeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    pushName = serializers.CharField(allow_null=True, required=False)
+    lid = serializers.CharField(allow_null=True, required=False)
+    jid = serializers.CharField(allow_null=True, required=False)
+
+
+class TimestampsSerializer(serializers.Serializer):
+    activity = serializers.IntegerField(allow_null=True)
+
+
+class EngineInfoSerializer(serializers.Serializer):
+    engine = serializers.CharField()
+    driver = serializers.CharField()
+    worker = serializers.CharField(allow_null=True)
+    state = serializers.CharField()
+    lastError = serializers.CharField(allow_null=True)
+
+
+def session_info(session: Session, *, with_engine: bool = False,
+                 driver: str = "") -> dict[str, Any]:
+    status = session.display_status
+    stopped = status == SessionStatus.STOPPED
+    info: dict[str, Any] = {
+        "name": session.name,
+        "status": status,
+        "config": session.config or None,
+        "me": None if stopped else session.me,
+        "presence": "online" if status == SessionStatus.WORKING else None,
+        "timestamps": {"activity": None if stopped else ms(session.status_changed_at)},
+    }
+    if with_engine:
+        info["engine"] = {
+            "engine": "GOWS",
+            "driver": driver,
+            "worker": session.owner or None,
+            "state": session.status,
+            "lastError": session.last_error or None,
+        }
+    return info
+
+
+class SessionInfoSerializer(serializers.Serializer):
+    """Documents SessionInfo; answers are built by `session_info`."""
+
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=SessionStatus.choices)
+    config = serializers.JSONField(allow_null=True)
+    me = MeSerializer(allow_null=True)
+    presence = serializers.CharField(allow_null=True)
+    timestamps = TimestampsSerializer()
+
+
+class SessionDetailSerializer(SessionInfoSerializer):
+    engine = EngineInfoSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    statusCode = serializers.IntegerField()
+    message = serializers.JSONField()
+    error = serializers.CharField()
+
+
+class QRStatusErrorSerializer(serializers.Serializer):
+    statusCode = serializers.IntegerField()
+    error = serializers.CharField()
+    message = serializers.CharField()
+    session = serializers.CharField()
+    status = serializers.CharField()
+    expected = serializers.ListField(child=serializers.CharField())
+
+
+class QRSerializer(serializers.Serializer):
+    mimetype = serializers.CharField(required=False)
+    data = serializers.CharField(required=False)
+    value = serializers.CharField(required=False)
+
+
+class CodeSerializer(serializers.Serializer):
+    code = serializers.CharField()

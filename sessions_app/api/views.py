@@ -1,0 +1,276 @@
+"""The sessions API: a few declarative lines per route; the logic is in services."""
+
+from __future__ import annotations
+
+import base64
+import time
+from functools import lru_cache
+from io import BytesIO
+from typing import Any
+
+import qrcode
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from waha_project.errors import UnprocessableEntity
+
+from .. import services
+from ..engines import EngineError, get_engine
+from ..models import Session, SessionStatus
+from . import serializers as s
+
+E400 = OpenApiResponse(s.ErrorSerializer, description="Invalid input; message names the field")
+E401 = OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key")
+E404 = OpenApiResponse(s.ErrorSerializer, description="Session not found")
+E422 = OpenApiResponse(s.ErrorSerializer, description="Wrong state for this action")
+E503 = OpenApiResponse(s.ErrorSerializer, description="The engine did not answer in time")
+
+NAME_PARAM = OpenApiParameter("name", str, OpenApiParameter.PATH,
+                              description="Session name", pattern=r"^[a-zA-Z0-9_-]+$")
+SESSION_PARAM = OpenApiParameter("session", str, OpenApiParameter.PATH,
+                                 description="Session name", pattern=r"^[a-zA-Z0-9_-]+$")
+
+
+def validated(serializer_class: type[s.WahaSerializer], data: Any) -> dict[str, Any]:
+    if data is None or data == b"":
+        data = {}
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def config_of(body: dict[str, Any]) -> dict[str, Any]:
+    return dict(body.get("config") or {})
+
+
+def info(session: Session) -> dict[str, Any]:
+    return s.session_info(session)
+
+
+class SessionViewSet(viewsets.ViewSet):
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+    http_method_names = ["get", "post", "put", "delete"]
+
+    @extend_schema(
+        summary="List sessions",
+        parameters=[OpenApiParameter("all", OpenApiTypes.BOOL, description="Include STOPPED")],
+        responses={200: s.SessionInfoSerializer(many=True), 401: E401},
+    )
+    def list(self, request: Request) -> Response:
+        flag = str(request.query_params.get("all", "false")).lower()
+        if flag not in {"true", "1", "false", "0"}:
+            raise exceptions.ValidationError({"all": ["must be true, false, 1 or 0"]})
+        sessions = services.list_sessions(include_stopped=flag in {"true", "1"})
+        return Response([info(session) for session in sessions])
+
+    @extend_schema(
+        summary="Create a session",
+        request=s.SessionCreateSerializer,
+        responses={201: s.SessionInfoSerializer, 400: E400, 401: E401, 422: E422},
+    )
+    def create(self, request: Request) -> Response:
+        body = validated(s.SessionCreateSerializer, request.data)
+        start = body.get("start")
+        session = services.create_session(
+            body.get("name"), config_of(body), start=True if start is None else start
+        )
+        return Response(info(session), status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Get a session", parameters=[NAME_PARAM],
+                   responses={200: s.SessionDetailSerializer, 401: E401, 404: E404})
+    def retrieve(self, request: Request, name: str) -> Response:
+        session = services.get_session(name)
+        return Response(s.session_info(session, with_engine=True, driver=get_engine().name))
+
+    @extend_schema(
+        summary="Replace a session's config",
+        description="The whole config is replaced; a running session restarts to apply it.",
+        parameters=[NAME_PARAM],
+        request=s.SessionUpdateSerializer,
+        responses={200: s.SessionInfoSerializer, 400: E400, 401: E401, 404: E404},
+    )
+    def update(self, request: Request, name: str) -> Response:
+        body = validated(s.SessionUpdateSerializer, request.data)
+        return Response(info(services.update_config(name, config_of(body))))
+
+    @extend_schema(summary="Delete a session", parameters=[NAME_PARAM],
+                   responses={200: None, 401: E401})
+    def destroy(self, request: Request, name: str) -> Response:
+        services.delete_session(name)
+        return Response(status=status.HTTP_200_OK)
+
+    @extend_schema(summary="Start a session", parameters=[NAME_PARAM], request=None,
+                   responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, name: str) -> Response:
+        return Response(info(services.start_session(name)), status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Stop a session", parameters=[NAME_PARAM], request=None,
+                   responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, name: str) -> Response:
+        return Response(info(services.stop_session(name)), status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Restart a session", parameters=[NAME_PARAM], request=None,
+                   responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, name: str) -> Response:
+        return Response(info(services.restart_session(name)), status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Log a session out",
+        description="Unlinks the device and wipes its auth state; a running session starts "
+        "again with a fresh QR code.",
+        parameters=[NAME_PARAM], request=None,
+        responses={201: s.SessionInfoSerializer, 401: E401, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def logout(self, request: Request, name: str) -> Response:
+        return Response(info(services.logout_session(name)), status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="The account a session is linked to", parameters=[NAME_PARAM],
+                   responses={200: s.MeSerializer(allow_null=True), 401: E401, 404: E404})
+    @action(detail=True, methods=["get"])
+    def me(self, request: Request, name: str) -> Response:
+        return Response(services.get_session(name).me)
+
+
+# --- deprecated WAHA routes ------------------------------------------------------------------
+class LegacyStartView(APIView):
+    @extend_schema(summary="Upsert and start a session (deprecated)", deprecated=True,
+                   request=s.SessionStartLegacySerializer,
+                   responses={201: s.SessionInfoSerializer, 400: E400, 401: E401, 422: E422})
+    def post(self, request: Request) -> Response:
+        body = validated(s.SessionStartLegacySerializer, request.data)
+        config = body.get("config") if "config" in body else None
+        session = services.upsert_and_start(body.get("name") or "", config)
+        return Response(info(session), status=status.HTTP_201_CREATED)
+
+
+class LegacyStopView(APIView):
+    @extend_schema(summary="Stop a session, with logout: stop, log out and delete (deprecated)",
+                   deprecated=True, request=s.SessionStopLegacySerializer,
+                   responses={201: None, 400: E400, 401: E401, 404: E404, 422: E422})
+    def post(self, request: Request) -> Response:
+        body = validated(s.SessionStopLegacySerializer, request.data)
+        name = body.get("name") or ""
+        if not name:
+            raise UnprocessableEntity("Session name is required")
+        if body.get("logout"):
+            services.delete_session(name)
+        else:
+            services.stop_session(name)
+        return Response(status=status.HTTP_201_CREATED)
+
+
+class LegacyLogoutView(APIView):
+    @extend_schema(summary="Stop, log out and delete a session (deprecated)", deprecated=True,
+                   request=s.SessionLogoutLegacySerializer,
+                   responses={201: None, 400: E400, 401: E401, 422: E422})
+    def post(self, request: Request) -> Response:
+        body = validated(s.SessionLogoutLegacySerializer, request.data)
+        name = body.get("name") or ""
+        if not name:
+            raise UnprocessableEntity("Session name is required")
+        services.delete_session(name)
+        return Response(status=status.HTTP_201_CREATED)
+
+
+# --- authentication of a session ----------------------------------------------------------------
+@lru_cache(maxsize=256)
+def qr_png(value: str) -> bytes:
+    image = qrcode.make(value, box_size=8, border=4)
+    buffer = BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def wait_for_qr(name: str) -> Session:
+    """Wait up to 5 s for the session to run, then up to 10 s for a QR code (API.md)."""
+    session = services.get_session(name)
+    deadline = time.monotonic() + settings.QR_WAIT_RUNNING_SECONDS
+    while not session.is_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+        session = services.get_session(name)
+    if session.is_running():
+        deadline = time.monotonic() + settings.QR_WAIT_SCAN_SECONDS
+        while not _has_qr(session) and session.is_running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            session = services.get_session(name)
+    if not _has_qr(session):
+        raise UnprocessableEntity({
+            "error": "Session status is not as expected. Try again later or restart the session",
+            "session": name,
+            "status": session.display_status,
+            "expected": [SessionStatus.SCAN_QR_CODE],
+        })
+    return session
+
+
+def _has_qr(session: Session) -> bool:
+    return session.display_status == SessionStatus.SCAN_QR_CODE and bool(session.qr_value)
+
+
+class QRView(APIView):
+    @extend_schema(
+        summary="The QR code to link the session",
+        description="PNG by default; `Accept: application/json` gives base64; `format=raw` "
+        "gives the value. Waits up to 5 s for the session to run, then up to 10 s for a code.",
+        parameters=[
+            SESSION_PARAM,
+            OpenApiParameter("format", str, enum=["image", "raw"], description="image or raw"),
+        ],
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "application/json"): s.QRSerializer,
+            (401, "application/json"): E401,
+            (404, "application/json"): E404,
+            (422, "application/json"): OpenApiResponse(s.QRStatusErrorSerializer),
+        },
+    )
+    def get(self, request: Request, session: str) -> HttpResponse:
+        fmt = request.query_params.get("format", "image")
+        if fmt not in {"image", "raw"}:
+            raise exceptions.ValidationError({"format": ["must be image or raw"]})
+        current = wait_for_qr(session)
+        if fmt == "raw":
+            return Response({"value": current.qr_value})
+        png = qr_png(current.qr_value)
+        if "application/json" in request.headers.get("Accept", ""):
+            return Response({"mimetype": "image/png",
+                             "data": base64.b64encode(png).decode("ascii")})
+        return HttpResponse(png, content_type="image/png")
+
+
+class RequestCodeView(APIView):
+    @extend_schema(
+        summary="Request a pairing code for a phone number",
+        parameters=[SESSION_PARAM],
+        request=s.RequestCodeSerializer,
+        responses={201: s.CodeSerializer, 400: E400, 401: E401, 404: E404, 422: E422,
+                   503: E503},
+    )
+    def post(self, request: Request, session: str) -> Response:
+        body = validated(s.RequestCodeSerializer, request.data)
+        current = services.get_session(session)
+        state = current.display_status
+        if state not in (SessionStatus.SCAN_QR_CODE, SessionStatus.STARTING):
+            raise UnprocessableEntity(
+                f"Can request code only in SCAN_QR_CODE status. The current status is {state}"
+            )
+        try:
+            code = async_to_sync(services.ask_engine)(
+                current, "request_code", phoneNumber=body["phoneNumber"]
+            )
+        except EngineError as exc:
+            raise UnprocessableEntity(exc.message) from None
+        return Response({"code": code}, status=status.HTTP_201_CREATED)

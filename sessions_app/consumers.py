@@ -1,0 +1,45 @@
+"""`/ws`: the event stream for integrations. One text frame per envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from . import groups
+
+
+class EventStreamConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str]
+    events: set[str]
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        headers = dict(self.scope.get("headers", []))
+        key = (query.get("x-api-key") or [None])[0] or headers.get(b"x-api-key", b"").decode(
+            "latin-1") or None
+        if not settings.API_KEY.matches(key):
+            await self.close(code=1008)
+            return
+        session = (query.get("session") or ["*"])[0] or "*"
+        names = [n.strip() for value in query.get("events", ["*"]) for n in value.split(",")]
+        self.events = {n for n in names if n} or {"*"}
+        self.groups_joined = [
+            groups.ALL_SESSIONS_GROUP if session == "*" else groups.session_group(session)
+        ]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def waha_event(self, message: dict[str, Any]) -> None:
+        envelope = message["envelope"]
+        name = envelope["event"]
+        wanted = name in self.events or ("*" in self.events and name != "engine.event")
+        if wanted:
+            await self.send_json(envelope)

@@ -1,0 +1,73 @@
+"""The engine protocol: what the runtime needs from a WhatsApp client implementation.
+
+The runtime owns the session rows; an engine only runs clients and reports through
+`EngineCallbacks`, whose methods are safe to call from any thread and return at once.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class EngineError(Exception):
+    """A failure an API caller can act on; `status` is the HTTP code to answer with."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    name: str
+    uid: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineCallbacks(Protocol):
+    def qr(self, value: str, expires_in: float) -> None: ...
+
+    def working(self, me: dict[str, Any]) -> None: ...
+
+    def starting(self, reason: str = "") -> None: ...
+
+    def failed(self, reason: str) -> None: ...
+
+    def event(self, name: str, payload: dict[str, Any]) -> None: ...
+
+
+class EngineClient(abc.ABC):
+    """One live WhatsApp client for one session."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Begin connecting and return without waiting for the connection."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """End the client and keep its credentials."""
+
+    @abc.abstractmethod
+    async def logout(self) -> None:
+        """Unlink the device, delete its credentials and end the client."""
+
+    @abc.abstractmethod
+    async def request_code(self, phone_number: str) -> str:
+        """Ask WhatsApp for a pairing code for this phone number."""
+
+
+class Engine(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def client(self, spec: SessionSpec, callbacks: EngineCallbacks) -> EngineClient: ...
+
+    @abc.abstractmethod
+    def wipe(self, spec: SessionSpec) -> None:
+        """Delete the auth state of a session that no client is running."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"driver": self.name}

@@ -1,0 +1,86 @@
+"""`python manage.py serve`: every role in one process on the embedded default.
+
+Migrates, then runs daphne (web), the engine runtime on daphne's event loop and a Celery
+worker on a thread. Ctrl-C or SIGTERM stops the engine's clients, releases their leases
+(sessions that were running start again next time) and stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+log = logging.getLogger("waha")
+
+
+class Command(BaseCommand):
+    help = "Run the web server, the engine and a Celery worker in one process."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=settings.HTTP_HOST)
+        parser.add_argument("--port", type=int, default=settings.HTTP_PORT)
+        parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument("--no-worker", action="store_true",
+                            help="Do not run the embedded Celery worker.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # daphne.server installs the asyncio Twisted reactor: import it before anything else
+        # touches twisted.internet.reactor.
+        from daphne.server import Server
+        from twisted.internet import defer, reactor
+
+        from sessions_app.engines import get_engine
+        from sessions_app.runtime import EngineRuntime
+        from waha_project.asgi import announce_api_key, application
+        from waha_project.embedded import EmbeddedWorker
+
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
+
+        announce_api_key()
+        runtime = EngineRuntime(get_engine())
+        worker = None if options["no_worker"] else EmbeddedWorker()
+        host, port = options["host"], options["port"]
+
+        def start_background() -> None:
+            if worker is not None:
+                worker.start()
+            asyncio.ensure_future(runtime.start())
+
+        def stop_background() -> defer.Deferred[Any]:
+            log.info("shutting down: stopping sessions and the worker")
+            done = asyncio.ensure_future(_shutdown(runtime, worker))
+            return defer.Deferred.fromFuture(done)
+
+        def ready() -> None:
+            self.stdout.write(f"WAHA listening on http://{host}:{port} "
+                              f"(engine: {runtime.engine.name}, data: {settings.DATA_DIR})")
+            self.stdout.flush()
+
+        reactor.callWhenRunning(start_background)  # type: ignore[attr-defined]
+        reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+            "before", "shutdown", stop_background
+        )
+        server = Server(
+            application=application,
+            endpoints=[f"tcp:port={port}:interface={host}"],
+            signal_handlers=True,
+            action_logger=None,
+            ready_callable=ready,
+            verbosity=0,
+        )
+        server.run()
+
+
+async def _shutdown(runtime: Any, worker: Any) -> None:
+    try:
+        await asyncio.wait_for(runtime.shutdown(), 20)
+    except Exception:
+        log.exception("the engine did not stop cleanly")
+    if worker is not None:
+        await asyncio.to_thread(worker.stop)

@@ -1,0 +1,172 @@
+"""A session's desired state (what the user wants) beside its observed state (what runs)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from ulid import ULID
+
+
+class SessionStatus(models.TextChoices):
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    SCAN_QR_CODE = "SCAN_QR_CODE"
+    WORKING = "WORKING"
+    FAILED = "FAILED"
+
+
+def new_uid() -> str:
+    return str(ULID()).lower()
+
+
+def default_session_name() -> str:
+    return f"session_{new_uid()}"
+
+
+def ms(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+class SessionQuerySet(models.QuerySet["Session"]):
+    def claimable_by(self, worker_id: str, now: datetime) -> SessionQuerySet:
+        """Rows this worker may own: unowned, owned by it, or left by an expired lease."""
+        return self.filter(
+            Q(owner="") | Q(owner=worker_id) | Q(lease_expires_at__lt=now)
+        )
+
+    def owned_by(self, worker_id: str) -> SessionQuerySet:
+        return self.filter(owner=worker_id)
+
+
+class Session(models.Model):
+    name = models.CharField(max_length=54, unique=True)
+    # A new uid for every creation, so a deleted session's auth state is never resumed by a
+    # new session that happens to reuse its name.
+    uid = models.CharField(max_length=26, default=new_uid, unique=True, editable=False)
+    config = models.JSONField(default=dict, blank=True)
+
+    # Desired state, written by the API.
+    should_run = models.BooleanField(default=False)
+    generation = models.PositiveIntegerField(
+        default=0, help_text="Bumped by start, restart, logout and a config change while running."
+    )
+    logout_pending = models.BooleanField(default=False)
+
+    # Observed state, written by the engine that owns the session.
+    status = models.CharField(
+        max_length=16, choices=SessionStatus.choices, default=SessionStatus.STOPPED
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    applied_generation = models.PositiveIntegerField(default=0)
+    me = models.JSONField(null=True, blank=True)
+    qr_value = models.TextField(blank=True, default="")
+    qr_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+
+    # Ownership: which engine process runs it, until when.
+    owner = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["should_run", "owner"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_status(self) -> str:
+        """The status an API answer shows: the desired state wins until the engine catches up."""
+        if not self.should_run:
+            return SessionStatus.STOPPED
+        if self.generation != self.applied_generation:
+            return SessionStatus.STARTING
+        return self.status
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.config.get("metadata") or {})
+
+    def is_running(self) -> bool:
+        return self.display_status != SessionStatus.STOPPED
+
+    def lease_is_live(self, now: datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return bool(self.owner) and self.lease_expires_at is not None and (
+            self.lease_expires_at > now
+        )
+
+    def recent_statuses(self, count: int = 3) -> list[dict[str, Any]]:
+        changes = list(self.history.order_by("-timestamp", "-id")[:count])
+        return [
+            {"status": change.status, "timestamp": ms(change.timestamp)}
+            for change in reversed(changes)
+        ]
+
+    def lease_until(self, seconds: float) -> datetime:
+        return timezone.now() + timedelta(seconds=seconds)
+
+
+class SessionStatusChange(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="history")
+    status = models.CharField(max_length=16, choices=SessionStatus.choices)
+    timestamp = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        indexes = [models.Index(fields=["session", "-timestamp"])]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class EngineProcess(models.Model):
+    """One running engine process and its heartbeat."""
+
+    worker_id = models.CharField(max_length=200, primary_key=True)
+    engine = models.CharField(max_length=32)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["worker_id"]
+
+    def __str__(self) -> str:
+        return self.worker_id
+
+
+class EventName(models.TextChoices):
+    SESSION_STATUS = "session.status"
+    MESSAGE = "message"
+    MESSAGE_ANY = "message.any"
+    MESSAGE_ACK = "message.ack"
+    MESSAGE_REACTION = "message.reaction"
+    MESSAGE_REVOKED = "message.revoked"
+    MESSAGE_EDITED = "message.edited"
+    PRESENCE_UPDATE = "presence.update"
+    GROUP_JOIN = "group.v2.join"
+    GROUP_LEAVE = "group.v2.leave"
+    GROUP_UPDATE = "group.v2.update"
+    GROUP_PARTICIPANTS = "group.v2.participants"
+    CALL_RECEIVED = "call.received"
+    CALL_ACCEPTED = "call.accepted"
+    CALL_REJECTED = "call.rejected"
+    ENGINE_EVENT = "engine.event"
+
+
+class RetryPolicy(models.TextChoices):
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"

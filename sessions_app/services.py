@@ -1,0 +1,280 @@
+"""Flows that cross boundaries: the database, the engines (over the channel layer) and events.
+
+The API never touches a WhatsApp client: it changes the desired state in a transaction and
+nudges the engines; what needs a live client is a request to the owning engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from waha_project.errors import EngineUnavailable, SessionNotFound, UnprocessableEntity
+
+from . import events, groups
+from .engines import EngineError, SessionSpec, get_engine
+from .models import Session, SessionStatus, SessionStatusChange, default_session_name
+
+log = logging.getLogger("waha.sessions")
+
+
+# --- desired state, from the API ------------------------------------------------------------------
+def get_session(name: str) -> Session:
+    try:
+        return Session.objects.get(name=name)
+    except Session.DoesNotExist:
+        raise SessionNotFound() from None
+
+
+def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> Session:
+    name = name or default_session_name()
+    try:
+        with transaction.atomic():
+            session = Session.objects.create(
+                name=name, config=config, should_run=start, generation=1 if start else 0
+            )
+            _record_change(session, SessionStatus.STOPPED)
+    except IntegrityError:
+        raise UnprocessableEntity(
+            f"Session '{name}' already exists. Use PUT to update it."
+        ) from None
+    if start:
+        nudge_engines(session.name)
+    return session
+
+
+def update_config(name: str, config: dict[str, Any]) -> Session:
+    """Replace the whole config; a running session restarts to apply it."""
+    with transaction.atomic():
+        session = _locked(name)
+        session.config = config
+        fields = ["config", "updated_at"]
+        if session.should_run:
+            session.generation = F("generation") + 1
+            fields.append("generation")
+        session.save(update_fields=fields)
+    session.refresh_from_db()
+    if session.should_run:
+        nudge_engines(name)
+    return session
+
+
+def start_session(name: str) -> Session:
+    """Idempotent: a session already running keeps running; a FAILED one starts again."""
+    with transaction.atomic():
+        session = _locked(name)
+        if session.should_run and session.display_status != SessionStatus.FAILED:
+            return session
+        session.should_run = True
+        session.generation = F("generation") + 1
+        session.save(update_fields=["should_run", "generation", "updated_at"])
+    session.refresh_from_db()
+    nudge_engines(name)
+    return session
+
+
+def stop_session(name: str) -> Session:
+    with transaction.atomic():
+        session = _locked(name)
+        if session.should_run:
+            session.should_run = False
+            session.save(update_fields=["should_run", "updated_at"])
+        elif not session.owner and session.status != SessionStatus.STOPPED:
+            # Nobody runs it (e.g. FAILED after a lost engine): record the stop here.
+            _record_change(session, SessionStatus.STOPPED)
+    nudge_engines(name)
+    return session
+
+
+def restart_session(name: str) -> Session:
+    with transaction.atomic():
+        session = _locked(name)
+        session.should_run = True
+        session.generation = F("generation") + 1
+        session.save(update_fields=["should_run", "generation", "updated_at"])
+    session.refresh_from_db()
+    nudge_engines(name)
+    return session
+
+
+def logout_session(name: str) -> Session:
+    """Unlink and wipe the auth state, keep the config; a running session starts afresh."""
+    with transaction.atomic():
+        session = _locked(name)
+        session.me = None
+        fields = ["me", "updated_at"]
+        wipe_here = not session.should_run and not session.lease_is_live()
+        if not wipe_here:
+            # The owning engine unlinks the live device, then starts again if it should run.
+            session.logout_pending = True
+            fields.append("logout_pending")
+        if session.should_run:
+            session.generation = F("generation") + 1
+            fields.append("generation")
+        session.save(update_fields=fields)
+    session.refresh_from_db()
+    if wipe_here:
+        get_engine().wipe(spec_of(session))
+    else:
+        nudge_engines(name)
+    return session
+
+
+def delete_session(name: str) -> None:
+    """Idempotent: unlink if paired, stop, wipe the auth state, delete the config."""
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(name=name).first()
+        if session is None:
+            return
+        owned = session.lease_is_live()
+        spec = spec_of(session)
+        session.delete()
+    if owned:
+        # The owner finds its client without a row and unlinks it.
+        nudge_engines(name)
+    else:
+        get_engine().wipe(spec)
+
+
+def upsert_and_start(name: str, config: dict[str, Any] | None) -> Session:
+    """The deprecated `POST /api/sessions/start`: create or update, then start."""
+    if not name:
+        raise UnprocessableEntity("Session name is required")
+    try:
+        session = get_session(name)
+    except SessionNotFound:
+        return create_session(name, config or {}, start=True)
+    if config is not None:
+        with transaction.atomic():
+            _locked(name)
+            Session.objects.filter(name=name).update(config=config)
+    return start_session(name)
+
+
+def list_sessions(include_stopped: bool) -> list[Session]:
+    sessions = list(Session.objects.all())
+    if include_stopped:
+        return sessions
+    return [session for session in sessions if session.display_status != SessionStatus.STOPPED]
+
+
+def _locked(name: str) -> Session:
+    try:
+        return Session.objects.select_for_update().get(name=name)
+    except Session.DoesNotExist:
+        raise SessionNotFound() from None
+
+
+def spec_of(session: Session) -> SessionSpec:
+    return SessionSpec(name=session.name, uid=session.uid, config=session.config)
+
+
+# --- observed state, from the engine runtime ---------------------------------------------------
+def _record_change(session: Session, status: str, reason: str = "") -> None:
+    now = timezone.now()
+    session.status = status
+    session.status_changed_at = now
+    SessionStatusChange.objects.create(session=session, status=status, timestamp=now,
+                                       reason=reason)
+
+
+def record_status(
+    uid: str,
+    status: str,
+    *,
+    generation: int | None = None,
+    me: dict[str, Any] | None = None,
+    qr: str | None = None,
+    qr_lifetime: float | None = None,
+    reason: str = "",
+) -> Session | None:
+    """Write what the engine observed and publish `session.status` once per transition.
+
+    A new QR code re-publishes SCAN_QR_CODE without a new history row.
+    """
+    with transaction.atomic():
+        session = Session.objects.select_for_update().filter(uid=uid).first()
+        if session is None:
+            return None
+        changed = session.status != status
+        new_qr = qr is not None and qr != session.qr_value
+        fields = ["status", "status_changed_at", "updated_at"]
+        if generation is not None and session.applied_generation != generation:
+            session.applied_generation = generation
+            fields.append("applied_generation")
+        if status == SessionStatus.SCAN_QR_CODE and qr is not None:
+            session.qr_value = qr
+            session.qr_expires_at = timezone.now() + timedelta(seconds=qr_lifetime or 0)
+        elif status != SessionStatus.SCAN_QR_CODE:
+            session.qr_value = ""
+            session.qr_expires_at = None
+        fields += ["qr_value", "qr_expires_at"]
+        if status == SessionStatus.WORKING:
+            session.me = me
+            session.last_error = ""
+            fields += ["me", "last_error"]
+        elif status == SessionStatus.FAILED:
+            session.last_error = reason
+            fields.append("last_error")
+        if status in (SessionStatus.STOPPED, SessionStatus.FAILED) and session.me and not me:
+            pass  # `me` stays known while credentials are kept; logout clears it
+        if not changed and not new_qr and "applied_generation" not in fields:
+            return session
+        if changed:
+            _record_change(session, status, reason)
+        session.save(update_fields=fields)
+        if changed or new_qr:
+            events.publish(session, "session.status", events.status_payload(session))
+    if status == SessionStatus.FAILED:
+        log.warning("session %s FAILED: %s", session.name, reason)
+    else:
+        log.info("session %s %s", session.name, status)
+    return session
+
+
+# --- the channel layer: nudges and requests to engines ------------------------------------------
+def nudge_engines(name: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(
+            groups.ENGINES_GROUP, {"type": groups.NUDGE_MESSAGE, "session": name}
+        )
+    except Exception:  # engines also reconcile on a timer: a lost nudge only delays
+        log.warning("could not nudge engines for %s", name, exc_info=True)
+
+
+async def ask_engine(session: Session, op: str, **args: Any) -> Any:
+    """Send a request to the engine that owns the session and wait for its answer."""
+    if not session.lease_is_live():
+        raise EngineUnavailable("No engine runs this session right now. Try again later.")
+    layer = get_channel_layer()
+    if layer is None:
+        raise EngineUnavailable("No channel layer configured")
+    reply_channel = await layer.new_channel("waha.reply.")
+    await layer.send(
+        groups.engine_channel(session.owner),
+        {"type": groups.REQUEST_MESSAGE, "op": op, "session": session.name,
+         "args": args, "reply": reply_channel},
+    )
+    try:
+        answer = await asyncio.wait_for(
+            layer.receive(reply_channel), settings.ENGINE_REQUEST_TIMEOUT_SECONDS
+        )
+    except TimeoutError:
+        raise EngineUnavailable(
+            f"The engine did not answer within {settings.ENGINE_REQUEST_TIMEOUT_SECONDS:g} s"
+        ) from None
+    if not answer.get("ok"):
+        raise EngineError(answer.get("message", "engine error"), answer.get("status", 422))
+    return answer.get("result")

@@ -1,0 +1,40 @@
+"""The ASGI application: HTTP through Django, websockets through Channels."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "waha_project.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from sessions_app.consumers import EventStreamConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(
+            URLRouter([path("ws", EventStreamConsumer.as_asgi())])
+        ),
+    }
+)
+
+
+def announce_api_key() -> None:
+    """Print a generated key once, at start-up, so the operator can use it."""
+    generated = settings.API_KEY.generated
+    if generated:
+        print(  # noqa: T201 - shown once to the operator, never logged
+            f"WAHA_API_KEY is not set (or is too weak); this run's generated API key: {generated}\n"
+            "Set WAHA_API_KEY to keep a key across restarts.",
+            flush=True,
+        )
+    elif not settings.API_KEY.required:
+        logging.getLogger("waha").warning("WAHA_NO_API_KEY=true: the API is open to anyone")

@@ -1,0 +1,237 @@
+"""Settings, read from the environment. Every variable is documented in README.md."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import os
+import sys
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_choice, env_db, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- data directory ----------------------------------------------------------------------------
+DATA_DIR = Path(env_str("WAHA_LOCAL_STORE_BASE_DIR", "./.sessions")).expanduser().resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"WAHA_LOCAL_STORE_BASE_DIR: cannot create {DATA_DIR}: {exc}") from None
+
+
+def _secret_key() -> str:
+    configured = env_str("DJANGO_SECRET_KEY")
+    if configured:
+        return configured
+    # Kept in the data directory so dashboard logins survive a restart.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or ["*"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "sessions_app",
+    "webhooks_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "waha_project.auth.ApiKeyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "waha_project.urls"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "waha_project.asgi.application"
+
+# --- database: SQLite in the data directory unless DATABASE_URL is set ------------------------
+_SQLITE = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": str(DATA_DIR / "waha.sqlite3"),
+}
+DATABASES = {"default": env_db("DATABASE_URL", _SQLITE)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock up front
+        # so two writers queue instead of failing on a lock upgrade.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- channels and celery: in-process by default, Redis when REDIS_URL is set -----------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    # The in-memory transport polls once a second by default: far too slow for webhooks.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- REST framework and OpenAPI ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "waha_project.errors.exception_handler",
+    # `format` is a query parameter of WAHA's QR route, not a renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WAHA Django - WhatsApp HTTP API",
+    "DESCRIPTION": "Self-hosted WhatsApp HTTP API, compatible with WAHA clients.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "api_key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+        }
+    },
+    "SECURITY": [{"api_key": []}],
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+}
+
+# --- the product ------------------------------------------------------------------------------
+WAHA_VERSION = "0.1.0"
+WAHA_TIER = "CORE"
+
+API_KEY_RAW = env_str("WAHA_API_KEY")
+NO_API_KEY = env_bool("WAHA_NO_API_KEY", False)
+API_KEY_EXCLUDE_PATHS = [p.strip("/") for p in env_list("WHATSAPP_API_KEY_EXCLUDE_PATH")]
+HTTP_STRICT_MODE = env_bool("WAHA_HTTP_STRICT_MODE", False)
+
+HTTP_PORT = env_int("PORT", env_int("WHATSAPP_API_PORT", 3000, minimum=1, maximum=65535),
+                    minimum=1, maximum=65535)
+HTTP_HOST = env_str("WHATSAPP_API_HOSTNAME", "127.0.0.1")
+
+ENGINE = env_choice("WAHA_ENGINE", "fake", ("fake",))
+WORKER_ID = env_str("WAHA_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
+LEASE_SECONDS = env_float("WAHA_LEASE_SECONDS", 30.0, minimum=1.0)
+RECONCILE_SECONDS = env_float("WAHA_RECONCILE_SECONDS", 5.0, minimum=0.05)
+ENGINE_REQUEST_TIMEOUT_SECONDS = env_float("WAHA_ENGINE_REQUEST_TIMEOUT_SECONDS", 10.0,
+                                           minimum=0.1)
+
+QR_FIRST_SECONDS = env_float("WAHA_QR_FIRST_SECONDS", 60.0, minimum=0.01)
+QR_NEXT_SECONDS = env_float("WAHA_QR_NEXT_SECONDS", 20.0, minimum=0.01)
+QR_CODES = env_int("WAHA_QR_CODES", 6, minimum=1)
+QR_WAIT_RUNNING_SECONDS = env_float("WAHA_QR_WAIT_RUNNING_SECONDS", 5.0)
+QR_WAIT_SCAN_SECONDS = env_float("WAHA_QR_WAIT_SCAN_SECONDS", 10.0)
+FAKE_PAIR_AFTER_SECONDS: float | None = (
+    env_float("WAHA_FAKE_PAIR_AFTER_SECONDS", 0.0) if os.environ.get("WAHA_FAKE_PAIR_AFTER_SECONDS")
+    else None
+)
+
+RESTART_ALL_SESSIONS = env_bool("WHATSAPP_RESTART_ALL_SESSIONS", False)
+START_SESSIONS = env_list("WHATSAPP_START_SESSION")
+AUTO_START_DELAY_SECONDS = env_float("WAHA_AUTO_START_DELAY_SECONDS", 0.0)
+
+CLIENT_DEVICE_NAME = env_str("WAHA_CLIENT_DEVICE_NAME", "WAHA")
+CLIENT_BROWSER_NAME = env_str("WAHA_CLIENT_BROWSER_NAME", "Chrome")
+IGNORE_DEFAULTS = {
+    "status": env_bool("WAHA_SESSION_CONFIG_IGNORE_STATUS", False),
+    "groups": env_bool("WAHA_SESSION_CONFIG_IGNORE_GROUPS", False),
+    "channels": env_bool("WAHA_SESSION_CONFIG_IGNORE_CHANNELS", False),
+    "broadcast": env_bool("WAHA_SESSION_CONFIG_IGNORE_BROADCAST", False),
+}
+
+# --- logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env_choice("WAHA_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "stream": sys.stderr}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "waha": {"level": LOG_LEVEL, "propagate": True},
+        "django.request": {"level": "ERROR"},
+        "celery": {"level": "WARNING"},
+    },
+}
+
+from .auth import resolve_api_key  # noqa: E402  (needs the values above)
+
+API_KEY = resolve_api_key(API_KEY_RAW, no_api_key=NO_API_KEY)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+handler404 = "waha_project.errors.not_found"
+handler500 = "waha_project.errors.server_error"
+
+urlpatterns = [
+    path("", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("sessions_app.api.urls")),
+    path("admin/", admin.site.urls),
+]
