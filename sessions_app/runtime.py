@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +104,7 @@ class EngineRuntime:
         self.slots: dict[str, Slot] = {}
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.tasks: list[asyncio.Task[Any]] = []
+        self.inflight: set[asyncio.Task[Any]] = set()
         self.started = asyncio.Event()
         self.stopping = False
 
@@ -122,9 +124,10 @@ class EngineRuntime:
     async def shutdown(self) -> None:
         """Stop every client and hand the sessions back, keeping what the user wanted."""
         self.stopping = True
-        for task in self.tasks:
+        pending = [*self.tasks, *self.inflight]
+        for task in pending:
             task.cancel()
-        for task in self.tasks:
+        for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks.clear()
@@ -162,9 +165,14 @@ class EngineRuntime:
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == groups.NUDGE_MESSAGE:
-                asyncio.create_task(self._safe_reconcile(message["session"]))
+                self._spawn(self._safe_reconcile(message["session"]))
             elif message.get("type") == groups.REQUEST_MESSAGE:
-                asyncio.create_task(self._answer(message))
+                self._spawn(self._answer(message))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
 
     # --- reconcile ------------------------------------------------------------------------------
     async def reconcile_all(self, *, boot: bool = False) -> None:

@@ -150,7 +150,7 @@ def upsert_and_start(name: str, config: dict[str, Any] | None) -> Session:
     if not name:
         raise UnprocessableEntity("Session name is required")
     try:
-        session = get_session(name)
+        get_session(name)
     except SessionNotFound:
         return create_session(name, config or {}, start=True)
     if config is not None:
@@ -225,8 +225,6 @@ def record_status(
         elif status == SessionStatus.FAILED:
             session.last_error = reason
             fields.append("last_error")
-        if status in (SessionStatus.STOPPED, SessionStatus.FAILED) and session.me and not me:
-            pass  # `me` stays known while credentials are kept; logout clears it
         if not changed and not new_qr and "applied_generation" not in fields:
             return session
         if changed:

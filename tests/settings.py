@@ -9,4 +9,4 @@ os.environ.setdefault("WAHA_LOCAL_STORE_BASE_DIR", tempfile.mkdtemp(prefix="waha
 os.environ.setdefault("WAHA_API_KEY", "test-api-key-123456")
 os.environ.setdefault("WAHA_ENGINE", "fake")
 
-from waha_project.settings import *  # noqa: E402, F403
+from waha_project.settings import *  # noqa: F403

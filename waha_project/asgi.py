@@ -31,7 +31,7 @@ def announce_api_key() -> None:
     """Print a generated key once, at start-up, so the operator can use it."""
     generated = settings.API_KEY.generated
     if generated:
-        print(  # noqa: T201 - shown once to the operator, never logged
+        print(
             f"WAHA_API_KEY is not set (or is too weak); this run's generated API key: {generated}\n"
             "Set WAHA_API_KEY to keep a key across restarts.",
             flush=True,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
-import os
 import sys
 from pathlib import Path
 
@@ -19,7 +19,9 @@ DATA_DIR = Path(env_str("WAHA_LOCAL_STORE_BASE_DIR", "./.sessions")).expanduser(
 try:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
 except OSError as exc:
-    raise ImproperlyConfigured(f"WAHA_LOCAL_STORE_BASE_DIR: cannot create {DATA_DIR}: {exc}") from None
+    raise ImproperlyConfigured(
+        f"WAHA_LOCAL_STORE_BASE_DIR: cannot create {DATA_DIR}: {exc}"
+    ) from None
 
 
 def _secret_key() -> str:
@@ -87,7 +89,7 @@ WSGI_APPLICATION = None
 ASGI_APPLICATION = "waha_project.asgi.application"
 
 # --- database: SQLite in the data directory unless DATABASE_URL is set ------------------------
-_SQLITE = {
+_SQLITE: dict[str, object] = {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": str(DATA_DIR / "waha.sqlite3"),
 }

@@ -1,4 +1,4 @@
-"""Strict fields and a base serializer that drops unknown fields (or refuses them in strict mode)."""
+"""Strict fields, and a base serializer that drops unknown fields (strict mode: refuses them)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from ..models import EventName, RetryPolicy, Session, SessionStatus, ms
@@ -48,7 +49,9 @@ class CustomHeaderSerializer(WahaSerializer):
         if not HEADER_NAME_RE.match(value):
             raise serializers.ValidationError(f"'{value}' is not a valid header name")
         if value.lower() in RESERVED_HEADERS:
-            raise serializers.ValidationError(f"'{value}' is set by the server and cannot be overridden")
+            raise serializers.ValidationError(
+                f"'{value}' is set by the server and cannot be overridden"
+            )
         return value
 
     def validate_value(self, value: str) -> str:
@@ -135,12 +138,11 @@ class SessionConfigSerializer(WahaSerializer):
         return value
 
 
-def validate_session_name(value: str | None) -> str | None:
+def validate_session_name(value: str) -> None:
     if value and not SESSION_NAME_RE.match(value):
         raise serializers.ValidationError(
             "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)"
         )
-    return value
 
 
 class SessionCreateSerializer(WahaSerializer):
@@ -263,10 +265,11 @@ class QRStatusErrorSerializer(serializers.Serializer):
     expected = serializers.ListField(child=serializers.CharField())
 
 
-class QRSerializer(serializers.Serializer):
-    mimetype = serializers.CharField(required=False)
-    data = serializers.CharField(required=False)
-    value = serializers.CharField(required=False)
+QRSerializer = inline_serializer("QRCode", {
+    "mimetype": serializers.CharField(required=False, help_text="image/png"),
+    "data": serializers.CharField(required=False, help_text="base64 PNG"),
+    "value": serializers.CharField(required=False, help_text="the raw QR value (format=raw)"),
+})
 
 
 class CodeSerializer(serializers.Serializer):

@@ -47,10 +47,12 @@ class Command(BaseCommand):
         worker = None if options["no_worker"] else EmbeddedWorker()
         host, port = options["host"], options["port"]
 
+        background: list[asyncio.Future[None]] = []
+
         def start_background() -> None:
             if worker is not None:
                 worker.start()
-            asyncio.ensure_future(runtime.start())
+            background.append(asyncio.ensure_future(runtime.start()))
 
         def stop_background() -> defer.Deferred[Any]:
             log.info("shutting down: stopping sessions and the worker")
@@ -62,10 +64,9 @@ class Command(BaseCommand):
                               f"(engine: {runtime.engine.name}, data: {settings.DATA_DIR})")
             self.stdout.flush()
 
-        reactor.callWhenRunning(start_background)  # type: ignore[attr-defined]
-        reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-            "before", "shutdown", stop_background
-        )
+        twisted: Any = reactor
+        twisted.callWhenRunning(start_background)
+        twisted.addSystemEventTrigger("before", "shutdown", stop_background)
         server = Server(
             application=application,
             endpoints=[f"tcp:port={port}:interface={host}"],
