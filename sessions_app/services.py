@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -88,9 +89,10 @@ def stop_session(name: str) -> Session:
         if session.should_run:
             session.should_run = False
             session.save(update_fields=["should_run", "updated_at"])
-        elif not session.owner and session.status != SessionStatus.STOPPED:
-            # Nobody runs it (e.g. FAILED after a lost engine): record the stop here.
-            _record_change(session, SessionStatus.STOPPED)
+        orphaned = not session.lease_is_live() and session.status != SessionStatus.STOPPED
+    if orphaned:
+        # No engine runs it (e.g. its engine was lost): record the stop here.
+        session = record_status(session.uid, SessionStatus.STOPPED) or session
     nudge_engines(name)
     return session
 
@@ -260,11 +262,14 @@ async def ask_engine(session: Session, op: str, **args: Any) -> Any:
     if layer is None:
         raise EngineUnavailable("No channel layer configured")
     reply_channel = await layer.new_channel("waha.reply.")
-    await layer.send(
-        groups.engine_channel(session.owner),
-        {"type": groups.REQUEST_MESSAGE, "op": op, "session": session.name,
-         "args": args, "reply": reply_channel},
-    )
+    try:
+        await layer.send(
+            groups.engine_channel(session.owner),
+            {"type": groups.REQUEST_MESSAGE, "op": op, "session": session.name,
+             "args": args, "reply": reply_channel},
+        )
+    except ChannelFull:
+        raise EngineUnavailable("The engine is overloaded. Try again later.") from None
     try:
         answer = await asyncio.wait_for(
             layer.receive(reply_channel), settings.ENGINE_REQUEST_TIMEOUT_SECONDS
