@@ -13,13 +13,16 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from sessions_app.consumers import EventStreamConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Static files (Swagger UI, dashboard assets) straight from the app folders:
+        # no collectstatic step and no separate file server on the embedded default.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": AuthMiddlewareStack(
             URLRouter([path("ws", EventStreamConsumer.as_asgi())])
         ),

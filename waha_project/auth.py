@@ -62,7 +62,8 @@ def key_from_scope_query(query_string: bytes) -> str | None:
 
 def path_needs_key(path: str) -> bool:
     stripped = path.strip("/")
-    if stripped in settings.API_KEY_EXCLUDE_PATHS:
+    # The schema describes the API and holds no data; Swagger UI at / loads it before any key.
+    if stripped in settings.API_KEY_EXCLUDE_PATHS or stripped == "api/schema":
         return False
     return stripped == "api" or stripped.startswith("api/") or stripped == "ws"
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "sessions_app",
     "webhooks_app",
@@ -173,6 +174,10 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"api_key": []}],
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Swagger UI's assets are served by us, not fetched from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- the product ------------------------------------------------------------------------------
