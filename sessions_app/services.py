@@ -44,6 +44,7 @@ def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> 
                 name=name, config=config, should_run=start, generation=1 if start else 0
             )
             _record_change(session, SessionStatus.STOPPED)
+            session.save(update_fields=["status", "status_changed_at"])
     except IntegrityError:
         raise UnprocessableEntity(
             f"Session '{name}' already exists. Use PUT to update it."
@@ -63,7 +64,7 @@ def update_config(name: str, config: dict[str, Any]) -> Session:
             session.generation = F("generation") + 1
             fields.append("generation")
         session.save(update_fields=fields)
-    session.refresh_from_db()
+    _reload(session)
     if session.should_run:
         nudge_engines(name)
     return session
@@ -78,7 +79,7 @@ def start_session(name: str) -> Session:
         session.should_run = True
         session.generation = F("generation") + 1
         session.save(update_fields=["should_run", "generation", "updated_at"])
-    session.refresh_from_db()
+    _reload(session)
     nudge_engines(name)
     return session
 
@@ -103,7 +104,7 @@ def restart_session(name: str) -> Session:
         session.should_run = True
         session.generation = F("generation") + 1
         session.save(update_fields=["should_run", "generation", "updated_at"])
-    session.refresh_from_db()
+    _reload(session)
     nudge_engines(name)
     return session
 
@@ -123,7 +124,7 @@ def logout_session(name: str) -> Session:
             session.generation = F("generation") + 1
             fields.append("generation")
         session.save(update_fields=fields)
-    session.refresh_from_db()
+    _reload(session)
     if wipe_here:
         get_engine().wipe(spec_of(session))
     else:
@@ -167,6 +168,14 @@ def list_sessions(include_stopped: bool) -> list[Session]:
     if include_stopped:
         return sessions
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]
+
+
+def _reload(session: Session) -> None:
+    """Read back what the transaction wrote; a DELETE that won the race means 404."""
+    try:
+        session.refresh_from_db()
+    except Session.DoesNotExist:
+        raise SessionNotFound() from None
 
 
 def _locked(name: str) -> Session:

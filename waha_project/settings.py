@@ -159,6 +159,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "waha_project.errors.exception_handler",
     # `format` is a query parameter of WAHA's QR route, not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "waha_project.negotiation.AnyAccept",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -178,6 +179,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "sessions_app.models.SessionStatus",
+        "RetryPolicyEnum": "sessions_app.models.RetryPolicy",
+        "HealthStatusEnum": [("ok", "ok"), ("error", "error")],
+    },
 }
 
 # --- the product ------------------------------------------------------------------------------

@@ -139,15 +139,16 @@ class SessionConfigSerializer(WahaSerializer):
 
 
 def validate_session_name(value: str) -> None:
-    if value and not SESSION_NAME_RE.match(value):
+    if value and not SESSION_NAME_RE.fullmatch(value):
         raise serializers.ValidationError(
             "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)"
         )
 
 
 class SessionCreateSerializer(WahaSerializer):
+    # Not trimmed: " alpha" is refused like WAHA does, not silently renamed.
     name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           validators=[validate_session_name])
+                           trim_whitespace=False, validators=[validate_session_name])
     config = SessionConfigSerializer(required=False, allow_null=True)
     start = StrictBooleanField(required=False, allow_null=True)
 
@@ -160,7 +161,7 @@ class SessionUpdateSerializer(WahaSerializer):
 
 class SessionStartLegacySerializer(WahaSerializer):
     name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           validators=[validate_session_name])
+                           trim_whitespace=False, validators=[validate_session_name])
     config = SessionConfigSerializer(required=False, allow_null=True)
 
 

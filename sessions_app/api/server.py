@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from ..engines import get_engine
 from ..models import EngineProcess
+from .views import E401
 
 STARTED_AT = time.time()
 
@@ -94,7 +95,7 @@ class VersionView(APIView):
     @extend_schema(summary="Server version", responses={200: inline_serializer("Version", {
         "version": serializers.CharField(), "engine": serializers.CharField(),
         "tier": serializers.CharField(), "browser": serializers.CharField(allow_null=True),
-        "platform": serializers.CharField()})})
+        "platform": serializers.CharField()}), 401: E401})
     def get(self, request: Request) -> Response:
         return Response({"version": settings.WAHA_VERSION, "engine": "GOWS",
                          "tier": settings.WAHA_TIER, "browser": None, "platform": "linux/x64"})
@@ -104,7 +105,7 @@ class StatusView(APIView):
     @extend_schema(summary="Server status", responses={200: inline_serializer("ServerStatus", {
         "startTimestamp": serializers.IntegerField(), "uptime": serializers.IntegerField(),
         "worker": inline_serializer("Worker", {"id": serializers.CharField()}),
-        "engines": serializers.ListField(child=serializers.DictField())})})
+        "engines": serializers.ListField(child=serializers.DictField())}), 401: E401})
     def get(self, request: Request) -> Response:
         now = time.time()
         engines = [

@@ -11,7 +11,7 @@ from typing import Any
 import qrcode
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status, viewsets
@@ -32,6 +32,11 @@ E401 = OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key"
 E404 = OpenApiResponse(s.ErrorSerializer, description="Session not found")
 E422 = OpenApiResponse(s.ErrorSerializer, description="Wrong state for this action")
 E503 = OpenApiResponse(s.ErrorSerializer, description="The engine did not answer in time")
+
+ME_OR_NULL = OpenApiResponse(
+    {"allOf": [{"$ref": "#/components/schemas/Me"}], "nullable": True},
+    description="The linked account, or null when the session is not linked",
+)
 
 NAME_PARAM = OpenApiParameter("name", str, OpenApiParameter.PATH,
                               description="Session name", pattern=r"^[a-zA-Z0-9_-]+$")
@@ -62,8 +67,9 @@ class SessionViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List sessions",
-        parameters=[OpenApiParameter("all", OpenApiTypes.BOOL, description="Include STOPPED")],
-        responses={200: s.SessionInfoSerializer(many=True), 401: E401},
+        parameters=[OpenApiParameter("all", str, enum=["true", "false", "1", "0"],
+                                     description="Include STOPPED sessions")],
+        responses={200: s.SessionInfoSerializer(many=True), 400: E400, 401: E401},
     )
     def list(self, request: Request) -> Response:
         flag = str(request.query_params.get("all", "false")).lower()
@@ -138,15 +144,44 @@ class SessionViewSet(viewsets.ViewSet):
         return Response(info(services.logout_session(name)), status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="The account a session is linked to", parameters=[NAME_PARAM],
-                   responses={200: s.MeSerializer(allow_null=True), 401: E401, 404: E404})
+                   responses={200: ME_OR_NULL, 401: E401, 404: E404})
     @action(detail=True, methods=["get"])
-    def me(self, request: Request, name: str) -> Response:
-        return Response(services.get_session(name).me)
+    def me(self, request: Request, name: str) -> HttpResponse:
+        # DRF renders None as an empty body; WAHA clients expect the JSON literal null.
+        return JsonResponse(services.get_session(name).me, safe=False)
+
+
+session_detail = SessionViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"})
 
 
 # --- deprecated WAHA routes ------------------------------------------------------------------
-class LegacyStartView(APIView):
+class LegacyRouteView(APIView):
+    """A deprecated POST route whose path is also the detail path of a session so named.
+
+    Django routes by path alone, so GET, PUT and DELETE go on to that session, as WAHA's
+    method-aware routing does.
+    """
+
+    session_name = ""
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> HttpResponse:
+        return session_detail(request._request, name=self.session_name)
+
+    @extend_schema(exclude=True)
+    def put(self, request: Request) -> HttpResponse:
+        return session_detail(request._request, name=self.session_name)
+
+    @extend_schema(exclude=True)
+    def delete(self, request: Request) -> HttpResponse:
+        return session_detail(request._request, name=self.session_name)
+
+
+class LegacyStartView(LegacyRouteView):
+    session_name = "start"
+
     @extend_schema(summary="Upsert and start a session (deprecated)", deprecated=True,
+                   operation_id="sessions_legacy_start",
                    request=s.SessionStartLegacySerializer,
                    responses={201: s.SessionInfoSerializer, 400: E400, 401: E401, 422: E422})
     def post(self, request: Request) -> Response:
@@ -156,9 +191,12 @@ class LegacyStartView(APIView):
         return Response(info(session), status=status.HTTP_201_CREATED)
 
 
-class LegacyStopView(APIView):
+class LegacyStopView(LegacyRouteView):
+    session_name = "stop"
+
     @extend_schema(summary="Stop a session, with logout: stop, log out and delete (deprecated)",
-                   deprecated=True, request=s.SessionStopLegacySerializer,
+                   deprecated=True, operation_id="sessions_legacy_stop",
+                   request=s.SessionStopLegacySerializer,
                    responses={201: None, 400: E400, 401: E401, 404: E404, 422: E422})
     def post(self, request: Request) -> Response:
         body = validated(s.SessionStopLegacySerializer, request.data)
@@ -172,8 +210,11 @@ class LegacyStopView(APIView):
         return Response(status=status.HTTP_201_CREATED)
 
 
-class LegacyLogoutView(APIView):
+class LegacyLogoutView(LegacyRouteView):
+    session_name = "logout"
+
     @extend_schema(summary="Stop, log out and delete a session (deprecated)", deprecated=True,
+                   operation_id="sessions_legacy_logout",
                    request=s.SessionLogoutLegacySerializer,
                    responses={201: None, 400: E400, 401: E401, 422: E422})
     def post(self, request: Request) -> Response:
@@ -203,7 +244,7 @@ def wait_for_qr(name: str) -> Session:
         session = services.get_session(name)
     if session.is_running():
         deadline = time.monotonic() + settings.QR_WAIT_SCAN_SECONDS
-        while not _has_qr(session) and session.is_running() and time.monotonic() < deadline:
+        while _qr_may_come(session) and time.monotonic() < deadline:
             time.sleep(0.1)
             session = services.get_session(name)
     if not _has_qr(session):
@@ -214,6 +255,14 @@ def wait_for_qr(name: str) -> Session:
             "expected": [SessionStatus.SCAN_QR_CODE],
         })
     return session
+
+
+def _qr_may_come(session: Session) -> bool:
+    """Still starting, or scanning without a code yet; WORKING or FAILED will bring none."""
+    status = session.display_status
+    return status == SessionStatus.STARTING or (
+        status == SessionStatus.SCAN_QR_CODE and not session.qr_value
+    )
 
 
 def _has_qr(session: Session) -> bool:
@@ -232,6 +281,7 @@ class QRView(APIView):
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
             (200, "application/json"): s.QRSerializer,
+            (400, "application/json"): E400,
             (401, "application/json"): E401,
             (404, "application/json"): E404,
             (422, "application/json"): OpenApiResponse(s.QRStatusErrorSerializer),
