@@ -205,18 +205,20 @@ class EngineRuntime:
                 slot = None
             if row is None:
                 return False
+            unlinked = False
             if row.logout_pending:
                 if not await database_sync_to_async(self._claim)(row.uid):
                     return False
                 if slot is not None:
                     await self._end(slot, logout=True)
-                    slot = None
+                    slot, unlinked = None, True
                 else:
                     await asyncio.to_thread(self.engine.wipe, _spec(row))
                 await database_sync_to_async(self._logout_done)(row.uid)
             if not row.should_run:
                 if slot is not None:
                     await self._end(slot, logout=False)
+                if slot is not None or unlinked:
                     await database_sync_to_async(services.record_status)(
                         row.uid, SessionStatus.STOPPED
                     )

@@ -220,8 +220,10 @@ def record_status(
         new_qr = qr is not None and qr != session.qr_value
         fields = ["status", "status_changed_at", "updated_at"]
         if generation is not None and session.applied_generation != generation:
+            # A new start: the previous run's error no longer describes this one.
             session.applied_generation = generation
-            fields.append("applied_generation")
+            session.last_error = ""
+            fields += ["applied_generation", "last_error"]
         if status == SessionStatus.SCAN_QR_CODE and qr is not None:
             session.qr_value = qr
             session.qr_expires_at = timezone.now() + timedelta(seconds=qr_lifetime or 0)
@@ -235,7 +237,8 @@ def record_status(
             fields += ["me", "last_error"]
         elif status == SessionStatus.FAILED:
             session.last_error = reason
-            fields.append("last_error")
+            if "last_error" not in fields:
+                fields.append("last_error")
         if not changed and not new_qr and "applied_generation" not in fields:
             return session
         if changed:
