@@ -66,6 +66,8 @@ class Session(models.Model):
     qr_value = models.TextField(blank=True, default="")
     qr_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The paired device's JID, so the engine resumes this session's own device and never another.
+    device_jid = models.CharField(max_length=128, blank=True, default="")
 
     # Ownership: which engine process runs it, until when.
     owner = models.CharField(max_length=200, blank=True, default="", db_index=True)

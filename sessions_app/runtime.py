@@ -68,6 +68,12 @@ class SlotCallbacks:
     def event(self, name: str, payload: dict[str, Any]) -> None:
         self._put("event", {"name": name, "payload": payload})
 
+    def history(self, batch: dict[str, Any]) -> None:
+        self._put("history", batch)
+
+    def paired(self, device_jid: str) -> None:
+        self._put("paired", {"device_jid": device_jid})
+
 
 @dataclass(frozen=True)
 class Row:
@@ -81,6 +87,7 @@ class Row:
     logout_pending: bool
     owner: str
     lease_expires_at: datetime | None
+    device_jid: str
 
 
 class EngineRuntime:
@@ -298,7 +305,12 @@ class EngineRuntime:
         elif kind == "failed":
             await record(uid, SessionStatus.FAILED, reason=data["reason"])
         elif kind == "event":
-            log.debug("event %s for %s", data["name"], slot.spec.name)
+            await database_sync_to_async(services.record_event)(uid, data["name"],
+                                                                data["payload"])
+        elif kind == "history":
+            await database_sync_to_async(services.record_history)(uid, data)
+        elif kind == "paired":
+            await database_sync_to_async(services.record_device)(uid, data["device_jid"])
 
     # --- requests from the API --------------------------------------------------------------------
     async def _answer(self, message: dict[str, Any]) -> None:
@@ -321,6 +333,8 @@ class EngineRuntime:
             raise EngineError(f"Session '{name}' is not running on this engine", 409)
         if op == "request_code":
             return await slot.client.request_code(args["phoneNumber"])
+        if op == "send_text":
+            return await slot.client.send_text(args["chatId"], args["text"], args.get("reply_to"))
         raise EngineError(f"unknown request {op!r}", 400)
 
     # --- database work (run in a thread) ----------------------------------------------------------
@@ -364,7 +378,7 @@ class EngineRuntime:
         values = (
             Session.objects.filter(name=name)
             .values("name", "uid", "config", "should_run", "generation", "logout_pending",
-                    "owner", "lease_expires_at")
+                    "owner", "lease_expires_at", "device_jid")
             .first()
         )
         return None if values is None else Row(**values)
@@ -386,8 +400,8 @@ class EngineRuntime:
         )
 
     def _logout_done(self, uid: str) -> None:
-        Session.objects.filter(uid=uid).update(logout_pending=False, me=None)
+        Session.objects.filter(uid=uid).update(logout_pending=False, me=None, device_jid="")
 
 
 def _spec(row: Row) -> SessionSpec:
-    return SessionSpec(name=row.name, uid=row.uid, config=row.config)
+    return SessionSpec(name=row.name, uid=row.uid, config=row.config, device_jid=row.device_jid)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from waha_project.errors import EngineUnavailable, SessionNotFound, UnprocessableEntity
 
-from . import events, groups
+from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
 from .models import Session, SessionStatus, SessionStatusChange, default_session_name
 
@@ -114,7 +114,8 @@ def logout_session(name: str) -> Session:
     with transaction.atomic():
         session = _locked(name)
         session.me = None
-        fields = ["me", "updated_at"]
+        session.device_jid = ""
+        fields = ["me", "device_jid", "updated_at"]
         wipe_here = not session.should_run and not session.lease_is_live()
         if not wipe_here:
             # The owning engine unlinks the live device, then starts again if it should run.
@@ -186,7 +187,8 @@ def _locked(name: str) -> Session:
 
 
 def spec_of(session: Session) -> SessionSpec:
-    return SessionSpec(name=session.name, uid=session.uid, config=session.config)
+    return SessionSpec(name=session.name, uid=session.uid, config=session.config,
+                       device_jid=session.device_jid)
 
 
 # --- observed state, from the engine runtime ---------------------------------------------------
@@ -251,6 +253,29 @@ def record_status(
     else:
         log.info("session %s %s", session.name, status)
     return session
+
+
+def record_event(uid: str, name: str, payload: dict[str, Any]) -> Session | None:
+    """Keep a WhatsApp event in the store (when on) and publish it, in one transaction."""
+    with transaction.atomic():
+        session = Session.objects.filter(uid=uid).first()
+        if session is None:
+            return None
+        if store.store_enabled(session.config):
+            store.save_event(session, name, payload)
+        events.publish(session, name, payload)
+    return session
+
+
+def record_history(uid: str, batch: dict[str, Any]) -> None:
+    with transaction.atomic():
+        session = Session.objects.filter(uid=uid).first()
+        if session is not None and store.store_enabled(session.config):
+            store.save_history(session, batch)
+
+
+def record_device(uid: str, device_jid: str) -> None:
+    Session.objects.filter(uid=uid).update(device_jid=device_jid)
 
 
 # --- the channel layer: nudges and requests to engines ------------------------------------------

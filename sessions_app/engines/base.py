@@ -25,6 +25,7 @@ class SessionSpec:
     name: str
     uid: str
     config: dict[str, Any] = field(default_factory=dict)
+    device_jid: str = ""
 
 
 class EngineCallbacks(Protocol):
@@ -37,6 +38,12 @@ class EngineCallbacks(Protocol):
     def failed(self, reason: str) -> None: ...
 
     def event(self, name: str, payload: dict[str, Any]) -> None: ...
+
+    def history(self, batch: dict[str, Any]) -> None:
+        """A history sync: {"chats": [...], "messages": [...], "contacts": [...]} for the store."""
+
+    def paired(self, device_jid: str) -> None:
+        """The device JID once pairing succeeded, kept so the session resumes its own device."""
 
 
 class EngineClient(abc.ABC):
@@ -57,6 +64,11 @@ class EngineClient(abc.ABC):
     @abc.abstractmethod
     async def request_code(self, phone_number: str) -> str:
         """Ask WhatsApp for a pairing code for this phone number."""
+
+    @abc.abstractmethod
+    async def send_text(self, chat_id: str, text: str, reply_to: str | None = None
+                        ) -> dict[str, Any]:
+        """Send a text message; answer its WAHA message payload (as in a `message.any` event)."""
 
 
 class Engine(abc.ABC):

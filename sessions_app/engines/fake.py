@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import string
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ class FakeEngine(Engine):
     def pair(self, session_name: str, phone_number: str | None = None) -> None:
         self._live_client(session_name).pair(phone_number)
 
+    def receive_text(self, session_name: str, chat_id: str, text: str) -> None:
+        self._live_client(session_name).receive_text(chat_id, text)
+
     def logout_from_phone(self, session_name: str) -> None:
         self._live_client(session_name).logged_out_from_phone()
 
@@ -106,6 +110,7 @@ class FakeClient(EngineClient):
         self.scanning = False
         self._paired = asyncio.Event()
         self._phone: str | None = None
+        self.me: dict[str, Any] | None = None
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -126,6 +131,56 @@ class FakeClient(EngineClient):
         self._phone = phone_number
         letters = "".join(secrets.choice(string.ascii_uppercase) for _ in range(8))
         return f"{letters[:4]}-{letters[4:]}"
+
+    async def send_text(self, chat_id: str, text: str, reply_to: str | None = None
+                        ) -> dict[str, Any]:
+        if not self.alive or self.me is None:
+            raise EngineError("The session is not connected to WhatsApp")
+        message_id = secrets.token_hex(10).upper()
+        payload = {
+            "id": f"true_{chat_id}_{message_id}",
+            "timestamp": int(time.time()),
+            "from": self.me["id"],
+            "fromMe": True,
+            "source": "api",
+            "to": chat_id,
+            "participant": None,
+            "body": text,
+            "hasMedia": False,
+            "media": None,
+            "ack": 1,
+            "ackName": "SERVER",
+            "replyTo": {"id": reply_to} if reply_to else None,
+            "_data": {},
+        }
+        self.callbacks.event("message.any", payload)
+        return payload
+
+    def receive_text(self, chat_id: str, text: str, sender: str | None = None) -> None:
+        """A message arriving from WhatsApp (test hook)."""
+
+        def _receive() -> None:
+            message_id = secrets.token_hex(10).upper()
+            payload: dict[str, Any] = {
+                "id": f"false_{chat_id}_{message_id}",
+                "timestamp": int(time.time()),
+                "from": chat_id,
+                "fromMe": False,
+                "source": "app",
+                "to": self.me["id"] if self.me else None,
+                "participant": sender,
+                "body": text,
+                "hasMedia": False,
+                "media": None,
+                "ack": 2,
+                "ackName": "DEVICE",
+                "replyTo": None,
+                "_data": {},
+            }
+            self.callbacks.event("message", payload)
+            self.callbacks.event("message.any", payload)
+
+        self._call_soon(_receive)
 
     def pair(self, phone_number: str | None = None) -> None:
         def _pair() -> None:
@@ -152,7 +207,8 @@ class FakeClient(EngineClient):
         path = self.engine.auth_path(self.spec)
         if path.exists():
             await asyncio.sleep(0.01)  # a resumed device still has to connect
-            self.callbacks.working(json.loads(path.read_text())["me"])
+            self.me = json.loads(path.read_text())["me"]
+            self.callbacks.working(self.me)
             return
         self.scanning = True
         pair_timer = None
@@ -168,9 +224,10 @@ class FakeClient(EngineClient):
             except TimeoutError:
                 continue
             self.scanning = False
-            me = self._me()
+            me = self.me = self._me()
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({"me": me}))
+            self.callbacks.paired(me["jid"])
             self.callbacks.working(me)
             return
         if pair_timer is not None:
