@@ -172,3 +172,63 @@ class RetryPolicy(models.TextChoices):
     CONSTANT = "constant"
     LINEAR = "linear"
     EXPONENTIAL = "exponential"
+
+
+# --- the store: chats, contacts and messages (sessions_app/store.py fills it) -------------------
+class Chat(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="chats")
+    chat_id = models.CharField(max_length=128,
+                               help_text="WAHA form: 123@c.us, <id>@g.us, <id>@newsletter")
+    name = models.CharField(max_length=255, blank=True, default="")
+    conversation_timestamp = models.BigIntegerField(
+        null=True, blank=True, help_text="Unix seconds of the latest message"
+    )
+
+    class Meta:
+        ordering = ["session", "chat_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "chat_id"], name="unique_chat_per_session")
+        ]
+        indexes = [models.Index(fields=["session", "-conversation_timestamp"])]
+
+    def __str__(self) -> str:
+        return self.chat_id
+
+
+class Contact(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="contacts")
+    contact_id = models.CharField(max_length=128)
+    push_name = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["session", "contact_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "contact_id"],
+                                    name="unique_contact_per_session")
+        ]
+
+    def __str__(self) -> str:
+        return self.contact_id
+
+
+class StoredMessage(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=255, help_text="WAHA id: false_123@c.us_ABCDEF")
+    chat_id = models.CharField(max_length=128)
+    from_me = models.BooleanField(default=False)
+    timestamp = models.BigIntegerField(default=0, help_text="Unix seconds")
+    body = models.TextField(blank=True, default="")
+    ack = models.IntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict, help_text="The whole WAHA message payload")
+
+    class Meta:
+        ordering = ["session", "chat_id", "-timestamp"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "message_id"],
+                                    name="unique_message_per_session")
+        ]
+        indexes = [models.Index(fields=["session", "chat_id", "-timestamp"])]
+
+    def __str__(self) -> str:
+        return self.message_id

@@ -199,7 +199,7 @@ HTTP_PORT = env_int("PORT", env_int("WHATSAPP_API_PORT", 3000, minimum=1, maximu
                     minimum=1, maximum=65535)
 HTTP_HOST = env_str("WHATSAPP_API_HOSTNAME", "127.0.0.1")
 
-ENGINE = env_choice("WAHA_ENGINE", "fake", ("fake",))
+ENGINE = env_choice("WAHA_ENGINE", "neonize", ("neonize", "fake"))
 WORKER_ID = env_str("WAHA_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
 LEASE_SECONDS = env_float("WAHA_LEASE_SECONDS", 30.0, minimum=1.0)
 RECONCILE_SECONDS = env_float("WAHA_RECONCILE_SECONDS", 5.0, minimum=0.05)
@@ -219,6 +219,13 @@ FAKE_PAIR_AFTER_SECONDS: float | None = (
 RESTART_ALL_SESSIONS = env_bool("WHATSAPP_RESTART_ALL_SESSIONS", False)
 START_SESSIONS = env_list("WHATSAPP_START_SESSION")
 AUTO_START_DELAY_SECONDS = env_float("WAHA_AUTO_START_DELAY_SECONDS", 0.0)
+
+PROXY_SERVER = env_str("WHATSAPP_PROXY_SERVER")
+PROXY_USERNAME = env_str("WHATSAPP_PROXY_SERVER_USERNAME")
+PROXY_PASSWORD = env_str("WHATSAPP_PROXY_SERVER_PASSWORD")
+PROXY_SERVER_LIST = env_list("WHATSAPP_PROXY_SERVER_LIST")
+# How long after a QR code's lifetime the engine waits for the next one before giving up.
+QR_GRACE_SECONDS = env_float("WAHA_QR_GRACE_SECONDS", 5.0)
 
 CLIENT_DEVICE_NAME = env_str("WAHA_CLIENT_DEVICE_NAME", "WAHA")
 CLIENT_BROWSER_NAME = env_str("WAHA_CLIENT_BROWSER_NAME", "Chrome")

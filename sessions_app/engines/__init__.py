@@ -17,4 +17,9 @@ def get_engine() -> Engine:
         from .fake import FakeEngine
 
         return FakeEngine.from_settings()
+    if settings.ENGINE == "neonize":
+        # Imported only when chosen: loading the Go library costs ~60 MB.
+        from .neonize_engine import NeonizeEngine
+
+        return NeonizeEngine.from_settings()
     raise ValueError(f"unknown engine {settings.ENGINE!r}")

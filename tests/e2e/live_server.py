@@ -49,8 +49,9 @@ class LiveServer:
     """One `serve` child. `start()` waits for /ping; `terminate()` is SIGTERM and a wait."""
 
     def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None,
-                 api_key: str = API_KEY) -> None:
+                 api_key: str = API_KEY, engine: str | None = "fake") -> None:
         self.data_dir = data_dir
+        self.engine = engine  # None: WAHA_ENGINE unset, the product's default
         self.api_key = api_key
         self.extra_env = dict(env or {})
         self.port = 0
@@ -62,11 +63,12 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
+        engine = {"WAHA_ENGINE": self.engine} if self.engine else {}
         return clean_environment({
             "WAHA_LOCAL_STORE_BASE_DIR": str(self.data_dir),
             "WAHA_API_KEY": self.api_key,
-            "WAHA_ENGINE": "fake",
             "PORT": str(self.port),
+            **engine,
             **self.extra_env,
         })
 

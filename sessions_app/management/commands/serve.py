@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -76,6 +78,19 @@ class Command(BaseCommand):
             verbosity=0,
         )
         server.run()
+        exit_past_stuck_threads()
+
+
+def exit_past_stuck_threads() -> None:
+    """The Go library can leave a non-daemon thread blocked forever (an unpaired connect);
+    Python would wait for it at exit, so leave without waiting once our own work is done."""
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if stuck:
+        log.info("leaving %d engine thread(s) behind: %s", len(stuck),
+                 ", ".join(t.name for t in stuck))
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _shutdown(runtime: Any, worker: Any) -> None:
