@@ -14,6 +14,7 @@ from neonize.client import NewClient
 from neonize.events import (
     EVENT_TO_INT,
     ConnectedEv,
+    DisconnectedEv,
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
@@ -30,8 +31,13 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
 from neonize.utils.jid import build_jid
 
 from sessions_app import groups
-from sessions_app.engines.base import SessionSpec
-from sessions_app.engines.neonize_engine import QR_EXPIRED, NeonizeClient, NeonizeEngine
+from sessions_app.engines.base import EngineError, SessionSpec
+from sessions_app.engines.neonize_engine import (
+    QR_EXPIRED,
+    NeonizeClient,
+    NeonizeEngine,
+    pairing_client_type,
+)
 from sessions_app.models import Session
 from sessions_app.runtime import EngineRuntime, Slot, SlotCallbacks
 
@@ -224,3 +230,38 @@ async def _async(value: bool) -> bool:
 
 
 __all__ = ["Recorder"]
+
+
+async def test_a_dropped_connection_is_starting_until_whatsmeow_reconnects(
+        neonize_engine, recorder):
+    _, go_client = make_client(neonize_engine, recorder)
+    feed_device(go_client, "Alice")
+    feed(go_client, ConnectedEv())
+
+    feed(go_client, DisconnectedEv())
+    feed(go_client, ConnectedEv())
+
+    assert recorder.kinds() == ["working", "starting", "working"]
+    assert recorder.calls[1][1].startswith("Disconnected from WhatsApp")
+
+
+async def test_a_device_jid_missing_from_the_store_starts_a_new_device_instead_of_crashing(
+        neonize_engine, recorder):
+    spec = SessionSpec(name="resume", uid="uidresume", config={},
+                       device_jid="15550009999:3@s.whatsapp.net")
+    client = NeonizeClient(neonize_engine, spec, recorder)
+
+    store = neonize_engine.auth_store(spec)
+
+    assert client._known_jid(store) is None  # asking Go for it would abort the process
+
+
+async def test_a_pairing_code_before_any_connection_is_a_clear_error(neonize_engine, recorder):
+    client, _ = make_client(neonize_engine, recorder)
+
+    with pytest.raises(EngineError, match="not running"):
+        await client.request_code("12132132130")
+    with pytest.raises(EngineError, match="refused the pairing code"):
+        client._pair_phone("12132132130", pairing_client_type({}))
+    with pytest.raises(EngineError, match="not connected"):
+        await client.send_text("15552223333@c.us", "hello")
