@@ -49,7 +49,10 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
 
     Called inside the transaction that made the change, so a rolled-back change sends nothing.
     """
+    from webhooks_app.services import enqueue
+
     envelope = build_envelope(session, event, payload)
+    enqueue(session, envelope)
     transaction.on_commit(lambda: _send_to_groups(envelope))
     return envelope
 

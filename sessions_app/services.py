@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from waha_project.errors import EngineUnavailable, SessionNotFound, UnprocessableEntity
+from webhooks_app.services import sync_webhooks
 
 from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
@@ -43,6 +44,7 @@ def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> 
             session = Session.objects.create(
                 name=name, config=config, should_run=start, generation=1 if start else 0
             )
+            sync_webhooks(session)
             _record_change(session, SessionStatus.STOPPED)
             session.save(update_fields=["status", "status_changed_at"])
     except IntegrityError:
@@ -59,6 +61,7 @@ def update_config(name: str, config: dict[str, Any]) -> Session:
     with transaction.atomic():
         session = _locked(name)
         session.config = config
+        sync_webhooks(session)
         fields = ["config", "updated_at"]
         if session.should_run:
             session.generation = F("generation") + 1
@@ -159,8 +162,10 @@ def upsert_and_start(name: str, config: dict[str, Any] | None) -> Session:
         return create_session(name, config or {}, start=True)
     if config is not None:
         with transaction.atomic():
-            _locked(name)
-            Session.objects.filter(name=name).update(config=config)
+            session = _locked(name)
+            session.config = config
+            session.save(update_fields=["config", "updated_at"])
+            sync_webhooks(session)
     return start_session(name)
 
 

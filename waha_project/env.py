@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -99,3 +100,15 @@ def env_db(name: str, default: dict[str, object]) -> dict[str, object]:
         return dict(env.db_url_config(raw))
     except Exception as exc:  # django-environ raises several types for a bad URL
         raise ImproperlyConfigured(f"{name}: not a usable database URL ({exc})") from None
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma list of CIDR networks, each checked."""
+    networks = env_list(name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {network!r} is not a network (e.g. 10.0.0.0/8)"
+                                       ) from None
+    return networks

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_choice, env_db, env_float, env_int, env_list, env_str
+from .env import (
+    env_bool,
+    env_choice,
+    env_db,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -234,6 +243,32 @@ IGNORE_DEFAULTS = {
     "groups": env_bool("WAHA_SESSION_CONFIG_IGNORE_GROUPS", False),
     "channels": env_bool("WAHA_SESSION_CONFIG_IGNORE_CHANNELS", False),
     "broadcast": env_bool("WAHA_SESSION_CONFIG_IGNORE_BROADCAST", False),
+}
+
+# --- webhooks ---------------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env_float("WAHA_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_BLOCK_PRIVATE_NETWORKS = env_bool("WAHA_WEBHOOK_BLOCK_PRIVATE_NETWORKS", False)
+WEBHOOK_ALLOWED_NETWORKS = env_networks("WAHA_WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_RETENTION_DAYS = env_int("WAHA_WEBHOOK_RETENTION_DAYS", 7, minimum=1)
+# Waits up to this long are Celery countdowns; longer ones are stored and swept when due.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = env_float("WAHA_WEBHOOK_COUNTDOWN_MAX_SECONDS", 5.0)
+WEBHOOK_SWEEP_SECONDS = env_float("WAHA_WEBHOOK_SWEEP_SECONDS", 2.0, minimum=0.05)
+# A due delivery whose task has not run this long after being queued is queued again
+# (its message was lost with a worker or a broker).
+WEBHOOK_REQUEUE_SECONDS = env_float("WAHA_WEBHOOK_REQUEUE_SECONDS", 30.0, minimum=0.1)
+# The global webhook; validated at start-up by webhooks_app (same rules as config.webhooks).
+GLOBAL_WEBHOOK_ENV = {
+    name: os.environ.get(name, "")
+    for name in (
+        "WHATSAPP_HOOK_URL", "WHATSAPP_HOOK_EVENTS", "WHATSAPP_HOOK_HMAC_KEY",
+        "WHATSAPP_HOOK_RETRIES_POLICY", "WHATSAPP_HOOK_RETRIES_DELAY_SECONDS",
+        "WHATSAPP_HOOK_RETRIES_ATTEMPTS", "WHATSAPP_HOOK_CUSTOM_HEADERS",
+    )
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "webhooks-sweep": {"task": "webhooks_app.tasks.sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
+    "webhooks-prune": {"task": "webhooks_app.tasks.prune", "schedule": 3600.0},
 }
 
 # --- logging ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ handler500 = "waha_project.errors.server_error"
 urlpatterns = [
     path("", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("", include("webhooks_app.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -8,6 +8,8 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from webhooks_app.signing import RESERVED_HEADERS
+
 from ..models import EventName, RetryPolicy, Session, SessionStatus, ms
 from .fields import StrictBooleanField, StrictCharField, StrictIntegerField, WahaSerializer
 
@@ -15,11 +17,6 @@ SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HOST_PORT_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^\s:@/]+(?::[^\s@/]*)?@)?"
                           r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?$")
-RESERVED_HEADERS = {
-    "content-type", "content-length", "host", "user-agent",
-    "x-webhook-request-id", "x-webhook-timestamp", "x-webhook-hmac",
-    "x-webhook-hmac-algorithm", "webhook-id", "webhook-timestamp", "webhook-signature",
-}
 MAX_RETRY_ATTEMPTS = 100
 MAX_RETRY_DELAY_SECONDS = 86_400
 
@@ -72,8 +69,13 @@ class WebhookSerializer(WahaSerializer):
                                          allow_null=True, max_length=64)
 
     def validate_url(self, value: str) -> str:
+        from webhooks_app.transport import TargetPolicy, check_url_literal
+
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("must be an http or https URL")
+        refused = check_url_literal(value, TargetPolicy.from_settings())
+        if refused:
+            raise serializers.ValidationError(f"this address is never contacted: {refused}")
         return value
 
 

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         from sessions_app.engines import get_engine
         from sessions_app.runtime import EngineRuntime
         from waha_project.asgi import announce_api_key, application
-        from waha_project.embedded import EmbeddedWorker
+        from waha_project.embedded import EmbeddedBeat, EmbeddedWorker
 
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
@@ -47,6 +47,7 @@ class Command(BaseCommand):
         announce_api_key()
         runtime = EngineRuntime(get_engine())
         worker = None if options["no_worker"] else EmbeddedWorker()
+        beat = None if options["no_worker"] else EmbeddedBeat(settings.WEBHOOK_SWEEP_SECONDS)
         host, port = options["host"], options["port"]
 
         background: list[asyncio.Future[None]] = []
@@ -54,10 +55,14 @@ class Command(BaseCommand):
         def start_background() -> None:
             if worker is not None:
                 worker.start()
+            if beat is not None:
+                beat.start()
             background.append(asyncio.ensure_future(runtime.start()))
 
         def stop_background() -> defer.Deferred[Any]:
             log.info("shutting down: stopping sessions and the worker")
+            if beat is not None:
+                beat.stop()
             done = asyncio.ensure_future(_shutdown(runtime, worker))
             return defer.Deferred.fromFuture(done)
 
