@@ -211,6 +211,7 @@ HTTP_HOST = env_str("WHATSAPP_API_HOSTNAME", "127.0.0.1")
 ENGINE = env_choice("WAHA_ENGINE", "neonize", ("neonize", "fake"))
 WORKER_ID = env_str("WAHA_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
 LEASE_SECONDS = env_float("WAHA_LEASE_SECONDS", 30.0, minimum=1.0)
+WORKER_MAX_SESSIONS: int | None = env_int("WAHA_WORKER_MAX_SESSIONS", 0) or None
 RECONCILE_SECONDS = env_float("WAHA_RECONCILE_SECONDS", 5.0, minimum=0.05)
 ENGINE_REQUEST_TIMEOUT_SECONDS = env_float("WAHA_ENGINE_REQUEST_TIMEOUT_SECONDS", 10.0,
                                            minimum=0.1)

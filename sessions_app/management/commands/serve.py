@@ -45,7 +45,7 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
 
         announce_api_key()
-        runtime = EngineRuntime(get_engine())
+        runtime = EngineRuntime(get_engine(), max_sessions=settings.WORKER_MAX_SESSIONS)
         worker = None if options["no_worker"] else EmbeddedWorker()
         beat = None if options["no_worker"] else EmbeddedBeat(settings.WEBHOOK_SWEEP_SECONDS)
         host, port = options["host"], options["port"]
@@ -92,7 +92,7 @@ def exit_past_stuck_threads() -> None:
     stuck = [t for t in threading.enumerate()
              if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if stuck:
-        log.info("leaving %d engine thread(s) behind: %s", len(stuck),
+        log.info("not waiting for %d thread(s) at exit: %s", len(stuck),
                  ", ".join(t.name for t in stuck))
         logging.shutdown()
         os._exit(0)
