@@ -144,6 +144,7 @@ class EngineProcess(models.Model):
 
     class Meta:
         ordering = ["worker_id"]
+        verbose_name_plural = "engine processes"
 
     def __str__(self) -> str:
         return self.worker_id

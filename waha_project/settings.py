@@ -128,6 +128,14 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# --- the dashboard: Django's login (sessions + CSRF), never the API key -----------------------
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:sessions"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+# Only read on the first start, when no user exists yet (sessions_app/dashboard/first_run.py).
+DASHBOARD_USERNAME = env_str("WAHA_DASHBOARD_USERNAME", "admin")
+DASHBOARD_PASSWORD = env_str("WAHA_DASHBOARD_PASSWORD")
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
@@ -156,6 +164,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A task cut off by a lost broker connection is safe to drop: its row is swept again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # --- REST framework and OpenAPI ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -7,6 +7,9 @@ import random
 from sessions_app.models import RetryPolicy
 
 JITTER = 0.2
+# Longer is no retry in practice, and a receiver's Retry-After (or a far exponential retry) must
+# not push the next attempt past what a datetime holds: that failed the attempt after sending it.
+MAX_WAIT_SECONDS = 365 * 86_400.0
 
 
 def retry_wait(policy: str, delay_seconds: float, retry_number: int,
@@ -14,6 +17,7 @@ def retry_wait(policy: str, delay_seconds: float, retry_number: int,
     """Seconds to wait before retry `retry_number` (1-based).
 
     constant d; linear n·d; exponential d·2^(n-1) plus 0-20 % jitter. A larger Retry-After wins.
+    Never more than MAX_WAIT_SECONDS.
     """
     if policy == RetryPolicy.LINEAR:
         wait = retry_number * delay_seconds
@@ -23,5 +27,5 @@ def retry_wait(policy: str, delay_seconds: float, retry_number: int,
     else:
         wait = float(delay_seconds)
     if retry_after is not None and retry_after > wait:
-        return retry_after
-    return wait
+        wait = retry_after
+    return min(wait, MAX_WAIT_SECONDS)

@@ -41,6 +41,7 @@ log = logging.getLogger("waha.webhooks")
 SWEEP_BATCH = 500
 # A claimed attempt may take the whole timeout; after this much longer it counts as lost.
 CLAIM_MARGIN_SECONDS = 30
+DUE_TOLERANCE_SECONDS = 1.0
 
 
 def user_agent() -> str:
@@ -133,7 +134,9 @@ def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     lock = now + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS)
     claimed = Delivery.objects.filter(
         Q(locked_until__isnull=True) | Q(locked_until__lt=now),
-        pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
+        # A countdown may fire a moment before the stored time: that still counts as due.
+        pk=delivery_id, status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now + timedelta(seconds=DUE_TOLERANCE_SECONDS),
     ).update(locked_until=lock)
     if not claimed:
         return None
@@ -177,7 +180,10 @@ def record(delivery: Delivery, number: int, started: datetime,
         DeliveryAttempt.objects.create(
             delivery=delivery, number=number, started_at=started,
             status_code=result.status_code, duration_ms=result.duration_ms,
-            response_body=result.body[:RESPONSE_BYTES_KEPT].decode("utf-8", "replace"),
+            # PostgreSQL text cannot hold NUL: the insert would fail after the send, leaving
+            # the delivery claimed, to be swept and sent again, and again.
+            response_body=result.body[:RESPONSE_BYTES_KEPT].decode("utf-8", "replace")
+            .replace("\x00", "\ufffd"),
             error=result.error,
         )
         if countdown is not None:

@@ -54,6 +54,9 @@ class CustomHeaderSerializer(WahaSerializer):
     def validate_value(self, value: str) -> str:
         if "\r" in value or "\n" in value or "\x00" in value:
             raise serializers.ValidationError("must not contain CR, LF or NUL characters")
+        if not value.isascii():
+            # HTTP header values are sent as ASCII; anything else could never be delivered.
+            raise serializers.ValidationError("must contain ASCII characters only")
         return value
 
 

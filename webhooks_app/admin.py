@@ -1,0 +1,202 @@
+"""The support staff's view of webhook configs, deliveries and their attempts.
+
+All read-only: webhook rows follow the session config, deliveries are the record of what was
+sent. The one thing staff can do is send a delivery again. HMAC keys are never shown, and
+custom header values (often tokens) are masked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import model_ngettext, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
+
+from sessions_app.admin_masking import header_names, mask, pretty_json, retries_summary
+
+from .models import Delivery, DeliveryAttempt, Webhook
+from .services import redeliver
+
+RESPONSE_EXCERPT_CHARS = 200
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(ReadOnlyAdmin):
+    list_display = ("session", "position", "url", "event_list", "hmac", "retries")
+    list_select_related = ("session",)
+    list_filter = ("retry_policy",)
+    search_fields = ("session__name", "url")
+    exclude = ("hmac_key", "custom_headers")
+    fields = ("session", "position", "url", "event_list", "hmac", "retry_policy",
+              "retry_delay_seconds", "retry_attempts", "custom_header_names")
+    readonly_fields = fields
+
+    @admin.display(description="events")
+    def event_list(self, webhook: Webhook) -> str:
+        return ", ".join(str(event) for event in webhook.events or [])
+
+    @admin.display(description="HMAC key")
+    def hmac(self, webhook: Webhook) -> str:
+        return mask(webhook.hmac_key)
+
+    @admin.display(description="retries")
+    def retries(self, webhook: Webhook) -> str:
+        return retries_summary(webhook.retry_attempts, webhook.retry_policy,
+                               webhook.retry_delay_seconds)
+
+    @admin.display(description="custom headers (values masked)")
+    def custom_header_names(self, webhook: Webhook) -> str:
+        return header_names(webhook.custom_headers)
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "started_at", "status_code", "duration_ms", "error", "response_excerpt")
+    readonly_fields = fields
+    ordering = ("number",)
+
+    @admin.display(description="response body")
+    def response_excerpt(self, attempt: DeliveryAttempt) -> SafeString | None:
+        if not attempt.response_body:
+            return None
+        excerpt = Truncator(attempt.response_body).chars(RESPONSE_EXCERPT_CHARS)
+        return format_html('<span style="word-break: break-all">{}</span>', excerpt)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event", "session", "url", "status", "attempts", "last_status_code",
+                    "created_at")
+    list_filter = ("status", "event", "is_global")
+    search_fields = ("=event_id", "session_name")
+    search_help_text = "An event id (evt_…), exactly, or a session name."
+    date_hierarchy = "created_at"
+    actions = ("send_again",)
+    inlines = (AttemptInline,)
+    exclude = ("hmac_key", "custom_headers", "body")
+    fieldsets = (
+        (None, {"fields": ("event", "event_id", "event_timestamp", "session_name", "webhook",
+                           "is_global", "url", "custom_header_names", "hmac")}),
+        ("Progress", {"fields": ("status", "attempts", "last_status_code", "last_error",
+                                 "next_attempt_at", "enqueued_at", "locked_until", "created_at",
+                                 "finished_at")}),
+        ("Retries", {"fields": ("retry_policy", "retry_delay_seconds", "retry_attempts")}),
+        ("Body", {"fields": ("body_display",)}),
+    )
+    readonly_fields = (
+        "event", "event_id", "event_timestamp", "session_name", "webhook", "is_global", "url",
+        "custom_header_names", "hmac", "status", "attempts", "last_status_code", "last_error",
+        "next_attempt_at", "enqueued_at", "locked_until", "created_at", "finished_at",
+        "retry_policy", "retry_delay_seconds", "retry_attempts", "body_display",
+    )
+
+    @admin.display(description="session", ordering="session_name")
+    def session(self, delivery: Delivery) -> str:
+        return delivery.session_name
+
+    @admin.display(description="HMAC key")
+    def hmac(self, delivery: Delivery) -> str:
+        return mask(delivery.hmac_key)
+
+    @admin.display(description="custom headers (values masked)")
+    def custom_header_names(self, delivery: Delivery) -> str:
+        return header_names(delivery.custom_headers)
+
+    @admin.display(description="body")
+    def body_display(self, delivery: Delivery) -> SafeString:
+        try:
+            return pretty_json(json.loads(delivery.body))
+        except ValueError:
+            return format_html("<pre>{}</pre>", delivery.body)
+
+    # --- permissions: a delivery is a record; model-level change permission sends it again
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Delivery | None = None) -> bool:
+        return False  # pruning (WAHA_WEBHOOK_RETENTION_DAYS) owns their removal
+
+    # --- sending again
+    @admin.action(description="Send again", permissions=["change"])
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        self.resend(request, queryset)
+
+    def resend(self, request: HttpRequest,
+               deliveries: QuerySet[Delivery] | Sequence[Delivery]) -> list[Delivery]:
+        copies = []
+        for delivery in deliveries:
+            copy = redeliver(delivery)
+            self.log_change(request, delivery, f"Sent again from the admin as delivery {copy.pk}")
+            copies.append(copy)
+        count = len(copies)
+        self.message_user(
+            request,
+            f"Queued {count} {model_ngettext(self.opts, count)} again, as new deliveries of "
+            "the same events.",
+            messages.SUCCESS,
+        )
+        return copies
+
+    def get_urls(self) -> list[URLPattern]:
+        send_again = path(
+            "<path:object_id>/send-again/",
+            self.admin_site.admin_view(self.send_again_view),
+            name="webhooks_app_delivery_send_again",
+        )
+        return [send_again, *super().get_urls()]
+
+    def send_again_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        delivery = self.get_object(request, unquote(object_id))
+        if delivery is None:
+            self.message_user(request, f"No delivery with id {object_id}.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:webhooks_app_delivery_changelist"))
+        [copy] = self.resend(request, [delivery])
+        return HttpResponseRedirect(reverse("admin:webhooks_app_delivery_change", args=[copy.pk]))
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        buttons = []
+        if self.has_change_permission(request):
+            buttons = [{"label": "Send again",
+                        "url": reverse("admin:webhooks_app_delivery_send_again",
+                                       args=[object_id])}]
+        context = {**(extra_context or {}), "delivery_buttons": buttons}
+        return super().change_view(request, object_id, form_url, context)
