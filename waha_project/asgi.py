@@ -17,6 +17,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from sessions_app.consumers import EventStreamConsumer  # noqa: E402
+from sessions_app.dashboard.consumers import DashboardConsumer  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -24,7 +25,11 @@ application = ProtocolTypeRouter(
         # no collectstatic step and no separate file server on the embedded default.
         "http": ASGIStaticFilesHandler(django_asgi_app),
         "websocket": AuthMiddlewareStack(
-            URLRouter([path("ws", EventStreamConsumer.as_asgi())])
+            URLRouter([
+                path("ws", EventStreamConsumer.as_asgi()),
+                # The dashboard's live updates, authenticated by the Django session cookie.
+                path("dashboard/ws", DashboardConsumer.as_asgi()),
+            ])
         ),
     }
 )

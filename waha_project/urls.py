@@ -13,4 +13,6 @@ urlpatterns = [
     path("", include("webhooks_app.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("admin/", admin.site.urls),
+    # The dashboard, its login and logout (Django's sessions + CSRF, never the API key).
+    path("", include("sessions_app.dashboard.urls")),
 ]

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         from daphne.server import Server
         from twisted.internet import defer, reactor
 
+        from sessions_app.dashboard.first_run import ensure_dashboard_user
         from sessions_app.engines import get_engine
         from sessions_app.runtime import EngineRuntime
         from waha_project.asgi import announce_api_key, application
@@ -43,6 +44,7 @@ class Command(BaseCommand):
 
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        ensure_dashboard_user(self.stdout)
 
         announce_api_key()
         runtime = EngineRuntime(get_engine(), max_sessions=settings.WORKER_MAX_SESSIONS)

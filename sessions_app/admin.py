@@ -1,0 +1,398 @@
+"""The support staff's console for sessions and engine processes.
+
+Everything here is read-only: the desired state changes only through `services` (the actions
+below), and the observed state belongs to the engine that owns the session. Secrets in the
+config are masked (`admin_masking`) and the QR value, a credential, is never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import model_ngettext, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.text import smart_split, unescape_string_literal
+
+from waha_project.errors import SessionNotFound
+from webhooks_app.models import Webhook
+
+from . import services
+from .admin_masking import header_names, mask, masked_config, pretty_json, retries_summary
+from .models import EngineProcess, Session, SessionStatus, SessionStatusChange
+
+log = logging.getLogger("waha.admin")
+
+
+# --- lifecycle operations: one table for the bulk actions and the change page's buttons -------
+@dataclass(frozen=True)
+class Operation:
+    run: Callable[[str], Any]
+    label: str
+    done: str
+    confirm: bool = False
+
+
+OPERATIONS: dict[str, Operation] = {
+    "start": Operation(services.start_session, "Start", "Start requested for"),
+    "stop": Operation(services.stop_session, "Stop", "Stop requested for"),
+    "restart": Operation(services.restart_session, "Restart", "Restart requested for"),
+    # Logout unlinks the phone: getting it back needs the customer to scan a new QR code.
+    "logout": Operation(services.logout_session, "Logout", "Logout requested for",
+                        confirm=True),
+}
+
+
+# --- filters ----------------------------------------------------------------------------------
+class DisplayStatusFilter(admin.SimpleListFilter):
+    """The status the API shows (`Session.display_status`), expressed as a query."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(value, value) for value in SessionStatus.values]  # as the API spells them
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        caught_up = Q(should_run=True, generation=F("applied_generation"))
+        if value == SessionStatus.STOPPED:
+            return queryset.filter(Q(should_run=False) | (caught_up & Q(status=value)))
+        if value == SessionStatus.STARTING:
+            return queryset.filter(should_run=True).filter(
+                ~Q(generation=F("applied_generation")) | Q(status=value)
+            )
+        if value in SessionStatus.values:
+            return queryset.filter(caught_up, status=value)
+        return queryset
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    """Which engine process owns the session (by worker id), or none."""
+
+    title = "owner"
+    parameter_name = "owner"
+    NONE = "-"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        owners = (Session.objects.exclude(owner="").order_by("owner")
+                  .values_list("owner", flat=True).distinct())
+        return [(self.NONE, "No owner"), *((owner, owner) for owner in owners)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(owner="" if value == self.NONE else value)
+
+
+def search_terms(search_term: str) -> list[str]:
+    """Split as the admin does: by spaces, with quoted phrases kept whole."""
+    terms = []
+    for bit in smart_split(search_term):
+        if bit[:1] in ('"', "'") and bit[-1:] == bit[:1]:
+            bit = unescape_string_literal(bit)
+        if bit:
+            terms.append(bit)
+    return terms
+
+
+def session_matches(term: str) -> Q:
+    """A term found in the name, the phone (me.id, a leading + ignored) or the metadata.
+
+    The metadata object is searched as JSON text, on SQLite and PostgreSQL alike; SQLite keeps
+    non-ASCII characters as \\u escapes, hence the escaped form too. Only the metadata is
+    searched, never the whole config: a search must not tell whether a secret contains a term.
+    """
+    query = (Q(name__icontains=term) | Q(me__id__icontains=term.lstrip("+") or term)
+             | Q(config__metadata__icontains=term))
+    escaped = json.dumps(term)[1:-1]
+    if escaped != term:
+        query |= Q(config__metadata__icontains=escaped)
+    return query
+
+
+# --- inlines ----------------------------------------------------------------------------------
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StatusHistoryInline(ReadOnlyInline):
+    model = SessionStatusChange
+    verbose_name = "status change"
+    verbose_name_plural = "status history"
+    fields = ("timestamp", "status", "reason")
+    readonly_fields = fields
+    ordering = ("-timestamp", "-id")
+
+
+class WebhookInline(ReadOnlyInline):
+    model = Webhook
+    fields = ("position", "url", "events", "hmac", "retries", "custom_header_names")
+    readonly_fields = fields
+    exclude = ("hmac_key", "custom_headers")
+
+    @admin.display(description="HMAC key")
+    def hmac(self, webhook: Webhook) -> str:
+        return mask(webhook.hmac_key)
+
+    @admin.display(description="retries")
+    def retries(self, webhook: Webhook) -> str:
+        return retries_summary(webhook.retry_attempts, webhook.retry_policy,
+                               webhook.retry_delay_seconds)
+
+    @admin.display(description="custom headers")
+    def custom_header_names(self, webhook: Webhook) -> str:
+        return header_names(webhook.custom_headers)
+
+
+# --- sessions ---------------------------------------------------------------------------------
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("name", "status_column", "phone", "push_name", "owner", "updated_at")
+    list_filter = (DisplayStatusFilter, OwnerFilter)
+    # Shows the search box; get_search_results below does the matching.
+    search_fields = ("name", "me__id", "config__metadata")
+    search_help_text = "Name, phone number (me.id) or a metadata key or value."
+    ordering = ("name",)
+    actions = ("start_sessions", "stop_sessions", "restart_sessions", "logout_sessions")
+    inlines = (WebhookInline, StatusHistoryInline)
+    # The raw fields that carry secrets never reach a form: config is shown masked instead.
+    exclude = ("config", "qr_value")
+    fieldsets = (
+        (None, {"fields": ("name", "uid", "api_status", "created_at", "updated_at")}),
+        ("Desired state", {"fields": ("should_run", "generation", "logout_pending")}),
+        ("Observed state", {"fields": ("status", "status_changed_at", "applied_generation",
+                                       "me_display", "device_jid", "qr_expires_at",
+                                       "last_error")}),
+        ("Owner", {"fields": ("owner", "lease_expires_at", "lease_live")}),
+        ("Config (secrets masked)", {"fields": ("config_display",)}),
+    )
+    readonly_fields = (
+        "name", "uid", "api_status", "created_at", "updated_at", "should_run", "generation",
+        "logout_pending", "status", "status_changed_at", "applied_generation", "me_display",
+        "device_jid", "qr_expires_at", "last_error", "owner", "lease_expires_at", "lease_live",
+        "config_display",
+    )
+
+    # --- columns and fields
+    @admin.display(description="status")
+    def status_column(self, session: Session) -> str:
+        return session.display_status
+
+    @admin.display(description="status (as the API shows it)")
+    def api_status(self, session: Session) -> str:
+        return session.display_status
+
+    @admin.display(description="phone", ordering="me__id")
+    def phone(self, session: Session) -> str | None:
+        return me_field(session, "id")
+
+    @admin.display(description="push name")
+    def push_name(self, session: Session) -> str | None:
+        return me_field(session, "pushName")
+
+    @admin.display(description="me")
+    def me_display(self, session: Session) -> SafeString | None:
+        return pretty_json(session.me) if session.me else None
+
+    @admin.display(description="lease live", boolean=True)
+    def lease_live(self, session: Session) -> bool:
+        return session.lease_is_live()
+
+    @admin.display(description="config")
+    def config_display(self, session: Session) -> SafeString:
+        return pretty_json(masked_config(session.config))
+
+    # --- permissions: nothing is edited in a form
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a session is created through the API or the dashboard, validated there
+
+    def has_change_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        # Model-level change permission runs the actions; an object's page is view-only,
+        # so a save can never write stale observed state over the engine's.
+        return obj is None and super().has_change_permission(request)
+
+    # --- search
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any],
+                           search_term: str) -> tuple[QuerySet[Session], bool]:
+        for term in search_terms(search_term):
+            queryset = queryset.filter(session_matches(term))
+        return queryset, False
+
+    # --- actions
+    @admin.action(description="Start the selected sessions", permissions=["change"])
+    def start_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        self.operate(request, queryset, "start")
+
+    @admin.action(description="Stop the selected sessions", permissions=["change"])
+    def stop_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        self.operate(request, queryset, "stop")
+
+    @admin.action(description="Restart the selected sessions", permissions=["change"])
+    def restart_sessions(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        self.operate(request, queryset, "restart")
+
+    @admin.action(description="Log out the selected sessions (unlink the phone)",
+                  permissions=["change"])
+    def logout_sessions(self, request: HttpRequest,
+                        queryset: QuerySet[Session]) -> TemplateResponse | None:
+        if request.POST.get("confirmed") != "yes":
+            return self.confirm_logout(request, list(queryset), bulk=True)
+        self.operate(request, queryset, "logout")
+        return None
+
+    def operate(self, request: HttpRequest, sessions: QuerySet[Session] | Sequence[Session],
+                name: str) -> int:
+        """Run one lifecycle operation per session through `services`; report the count."""
+        operation = OPERATIONS[name]
+        done, missing = 0, []
+        for session in sessions:
+            try:
+                operation.run(session.name)
+            except SessionNotFound:
+                missing.append(session.name)
+                continue
+            except Exception as exc:  # one broken session must not stop the others
+                log.exception("admin: %s of session %s failed", name, session.name)
+                self.message_user(request, f"{operation.label} of {session.name} failed: {exc}",
+                                  messages.ERROR)
+                continue
+            done += 1
+            self.log_change(request, session, f"{operation.label} from the admin")
+        if done or not missing:
+            self.message_user(
+                request, f"{operation.done} {done} {model_ngettext(self.opts, done)}.",
+                messages.SUCCESS,
+            )
+        if missing:
+            self.message_user(request, f"Already deleted: {', '.join(missing)}.",
+                              messages.WARNING)
+        return done
+
+    def confirm_logout(self, request: HttpRequest, sessions: list[Session],
+                       *, bulk: bool) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Log out sessions?",
+            "sessions": sessions,
+            "bulk": bulk,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/sessions_app/session/logout_confirmation.html", context
+        )
+
+    # --- the change page's buttons
+    def get_urls(self) -> list[URLPattern]:
+        operate = path(
+            "<path:object_id>/operate/<str:name>/",
+            self.admin_site.admin_view(self.operate_view),
+            name="sessions_app_session_operate",
+        )
+        return [operate, *super().get_urls()]
+
+    def operate_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if name not in OPERATIONS or not self.has_change_permission(request):
+            raise PermissionDenied
+        session = self.get_object(request, unquote(object_id))
+        if session is None:
+            self.message_user(request, f"No session with id {object_id}.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:sessions_app_session_changelist"))
+        if OPERATIONS[name].confirm and request.POST.get("confirmed") != "yes":
+            return self.confirm_logout(request, [session], bulk=False)
+        self.operate(request, [session], name)
+        return HttpResponseRedirect(
+            reverse("admin:sessions_app_session_change", args=[session.pk])
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        operations = []
+        if self.has_change_permission(request):
+            operations = [
+                {"name": name, "label": operation.label,
+                 "url": reverse("admin:sessions_app_session_operate", args=[object_id, name])}
+                for name, operation in OPERATIONS.items()
+            ]
+        context = {**(extra_context or {}), "session_operations": operations}
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- deletion: through the service, so the auth state is wiped and the engine told
+    def delete_model(self, request: HttpRequest, obj: Session) -> None:
+        services.delete_session(obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        for name in list(queryset.values_list("name", flat=True)):
+            services.delete_session(name)
+
+    def get_deleted_objects(
+        self, objs: Sequence[Session] | QuerySet[Session], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The rows that follow a session (history, webhooks, the store) go with it; their
+        # admins being read-only must not block deleting the session itself.
+        own = {str(self.opts.verbose_name)}
+        return deleted, counts, {name for name in perms_needed if name in own}, protected
+
+
+def me_field(session: Session, key: str) -> str | None:
+    value = session.me.get(key) if isinstance(session.me, dict) else None
+    return str(value) if value else None
+
+
+# --- engine processes ------------------------------------------------------------------------
+@admin.register(EngineProcess)
+class EngineProcessAdmin(admin.ModelAdmin):
+    list_display = ("worker_id", "engine", "hostname", "pid", "started_at", "heartbeat_at",
+                    "alive", "sessions_owned")
+    list_filter = ("engine", "hostname")
+    search_fields = ("worker_id", "hostname")
+    readonly_fields = ("worker_id", "engine", "hostname", "pid", "started_at", "heartbeat_at",
+                       "alive", "sessions_owned")
+
+    @admin.display(description="alive", boolean=True)
+    def alive(self, process: EngineProcess) -> bool:
+        # The same horizon as the health check's engines probe.
+        horizon = timedelta(seconds=max(settings.LEASE_SECONDS, 3 * settings.RECONCILE_SECONDS))
+        return process.heartbeat_at >= timezone.now() - horizon
+
+    @admin.display(description="sessions owned")
+    def sessions_owned(self, process: EngineProcess) -> int:
+        return Session.objects.owned_by(process.worker_id).count()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,1 @@
+"""The live browser dashboard: Django templates, a little plain JavaScript, one websocket."""

@@ -1,0 +1,53 @@
+"""`/dashboard/ws`: live status, QR codes and events for the dashboard's pages.
+
+Authenticated by the Django session cookie (AuthMiddlewareStack). It joins the events group of
+one session or of all, and forwards each envelope as the frames `live.frames_for` makes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .. import groups
+from . import live
+
+
+class DashboardConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+    with_events = False
+
+    async def connect(self) -> None:
+        if not live.same_origin(self.scope):
+            await self.close(code=live.CLOSE_POLICY)
+            return
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            # Accept first, so the browser sees why and can send the user to the login form.
+            await self.accept()
+            await self.close(code=live.CLOSE_UNAUTHENTICATED)
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        target = live.target_of(query)
+        if target is None:
+            await self.close(code=live.CLOSE_POLICY)
+            return
+        self.with_events = (query.get("events") or ["0"])[0] == "1"
+        self.group = (groups.ALL_SESSIONS_GROUP if target == live.ALL_SESSIONS
+                      else groups.session_group(target))
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # Joined first, then the current state: nothing published in between is lost.
+        for frame in await database_sync_to_async(live.snapshot)(target):
+            await self.send_json(frame)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def waha_event(self, message: dict[str, Any]) -> None:
+        for frame in await live.frames_for(message["envelope"], with_events=self.with_events):
+            await self.send_json(frame)

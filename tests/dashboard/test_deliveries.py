@@ -1,0 +1,67 @@
+"""Deliveries per webhook and per event, with their attempts, and a re-send button."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from django.utils import timezone
+
+from webhooks_app.models import Delivery, DeliveryAttempt
+
+from .conftest import make_session
+
+
+def delivery(event: str = "message", url: str = "https://a.example.com/hook",
+             status: str = "delivered", session: str = "alpha") -> Delivery:
+    return Delivery.objects.create(
+        session_name=session, event=event, event_id=f"evt_{event}_{status}",
+        event_timestamp=1, body="{}", url=url, retry_policy="constant",
+        retry_delay_seconds=2, retry_attempts=1, status=status,
+        attempts=1,
+    )
+
+
+def test_the_page_counts_deliveries_per_webhook_and_event(browser):
+    delivery("message", status="delivered")
+    delivery("message", status="failed")
+    delivery("session.status", status="pending")
+    delivery("message", url="https://b.example.com/hook", status="delivered")
+    html = browser.get("/dashboard/deliveries/").content.decode()
+    tables = re.findall(r'<h3 class="hook-title">.*?</table>', html, re.S)
+    assert len(tables) == 2
+    first = re.sub(r"<[^>]+>", " ", tables[0])
+    assert "https://a.example.com/hook" in first
+    assert re.search(r"message\s+1\s+0\s+1\s+2", first)
+    assert re.search(r"session\.status\s+0\s+1\s+0\s+1", first)
+
+
+def test_attempts_show_status_code_and_duration_and_filters_narrow_the_list(browser):
+    failed = delivery("message", status="failed")
+    DeliveryAttempt.objects.create(delivery=failed, number=1, status_code=503,
+                                   duration_ms=187, error="HTTP 503",
+                                   started_at=timezone.now() - timedelta(seconds=5))
+    delivery("session.status", status="delivered")
+    html = browser.get("/dashboard/deliveries/?event=message&status=failed").content.decode()
+    assert f"#{failed.pk} message" in html
+    assert "<td>503</td>" in html and "<td>187 ms</td>" in html
+    assert "session.status</strong>" not in html
+
+
+def test_send_again_queues_a_copy_of_the_delivery(browser):
+    make_session("alpha")
+    original = delivery("message", status="failed")
+    answer = browser.post(f"/dashboard/deliveries/{original.pk}/redeliver",
+                          {"next": "/dashboard/deliveries/?session=alpha"}, follow=True)
+    assert answer.redirect_chain == [("/dashboard/deliveries/?session=alpha", 302)]
+    copy = Delivery.objects.exclude(pk=original.pk).get()
+    assert (copy.event_id, copy.url, copy.status) == (original.event_id, original.url,
+                                                      "pending")
+    assert f"sent again as delivery #{copy.pk}" in answer.content.decode()
+
+
+def test_send_again_is_post_only_and_needs_a_login(browser, client):
+    original = delivery()
+    assert browser.get(f"/dashboard/deliveries/{original.pk}/redeliver").status_code == 405
+    assert client.post(f"/dashboard/deliveries/{original.pk}/redeliver").status_code == 302
+    assert Delivery.objects.count() == 1
