@@ -75,9 +75,19 @@ def update_config(name: str, config: dict[str, Any]) -> Session:
 
 def start_session(name: str) -> Session:
     """Idempotent: a session already running keeps running; a FAILED one starts again."""
+    return _start(name, restart=False)
+
+
+def restart_session(name: str) -> Session:
+    return _start(name, restart=True)
+
+
+def _start(name: str, *, restart: bool) -> Session:
+    """Ask for a new run: the owning engine starts a fresh client for the new generation."""
     with transaction.atomic():
         session = _locked(name)
-        if session.should_run and session.display_status != SessionStatus.FAILED:
+        running = session.should_run and session.display_status != SessionStatus.FAILED
+        if running and not restart:
             return session
         session.should_run = True
         session.generation = F("generation") + 1
@@ -97,17 +107,6 @@ def stop_session(name: str) -> Session:
     if orphaned:
         # No engine runs it (e.g. its engine was lost): record the stop here.
         session = record_status(session.uid, SessionStatus.STOPPED) or session
-    nudge_engines(name)
-    return session
-
-
-def restart_session(name: str) -> Session:
-    with transaction.atomic():
-        session = _locked(name)
-        session.should_run = True
-        session.generation = F("generation") + 1
-        session.save(update_fields=["should_run", "generation", "updated_at"])
-    _reload(session)
     nudge_engines(name)
     return session
 

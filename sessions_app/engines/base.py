@@ -83,3 +83,24 @@ class Engine(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"driver": self.name}
+
+
+def sent_text_payload(*, message_id: str, chat_id: str, me_id: str, text: str, timestamp: int,
+                      reply_to: str | None) -> dict[str, Any]:
+    """The WAHA message payload of a text we sent (WhatsApp echoes no event for it)."""
+    return {
+        "id": f"true_{chat_id}_{message_id}",
+        "timestamp": timestamp,
+        "from": me_id,
+        "fromMe": True,
+        "source": "api",
+        "to": chat_id,
+        "participant": None,
+        "body": text,
+        "hasMedia": False,
+        "media": None,
+        "ack": 1,
+        "ackName": "SERVER",
+        "replyTo": {"id": reply_to, "participant": None, "body": None} if reply_to else None,
+        "_data": {"ID": message_id},
+    }

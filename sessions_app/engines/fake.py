@@ -20,7 +20,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import Engine, EngineCallbacks, EngineClient, EngineError, SessionSpec
+from .base import (
+    Engine,
+    EngineCallbacks,
+    EngineClient,
+    EngineError,
+    SessionSpec,
+    sent_text_payload,
+)
 
 QR_EXPIRED = "QR code was not scanned in time: all QR codes expired"
 
@@ -137,22 +144,9 @@ class FakeClient(EngineClient):
         if not self.alive or self.me is None:
             raise EngineError("The session is not connected to WhatsApp")
         message_id = secrets.token_hex(10).upper()
-        payload = {
-            "id": f"true_{chat_id}_{message_id}",
-            "timestamp": int(time.time()),
-            "from": self.me["id"],
-            "fromMe": True,
-            "source": "api",
-            "to": chat_id,
-            "participant": None,
-            "body": text,
-            "hasMedia": False,
-            "media": None,
-            "ack": 1,
-            "ackName": "SERVER",
-            "replyTo": {"id": reply_to} if reply_to else None,
-            "_data": {},
-        }
+        payload = sent_text_payload(message_id=message_id, chat_id=chat_id,
+                                    me_id=self.me["id"], text=text,
+                                    timestamp=int(time.time()), reply_to=reply_to)
         self.callbacks.event("message.any", payload)
         return payload
 

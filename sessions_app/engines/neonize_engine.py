@@ -50,7 +50,14 @@ from neonize.utils.jid import Jid2String
 from ..ignore import IgnoreRules
 from ..store import full_sync, store_enabled
 from . import neonize_events as translate
-from .base import Engine, EngineCallbacks, EngineClient, EngineError, SessionSpec
+from .base import (
+    Engine,
+    EngineCallbacks,
+    EngineClient,
+    EngineError,
+    SessionSpec,
+    sent_text_payload,
+)
 
 log = logging.getLogger("waha.engine.neonize")
 
@@ -148,27 +155,6 @@ def jid_from_chat_id(chat_id: str) -> JID:
     if server == "c.us":
         server = "s.whatsapp.net"
     return JID(User=user, RawAgent=0, Device=0, Integrator=0, Server=server, IsEmpty=False)
-
-
-def sent_message_payload(*, message_id: str, chat_id: str, me_id: str, text: str,
-                         timestamp: int, reply_to: str | None) -> dict[str, Any]:
-    """The WAHA message payload of a text we sent (whatsmeow echoes no event for it)."""
-    return {
-        "id": f"true_{chat_id}_{message_id}",
-        "timestamp": timestamp,
-        "from": me_id,
-        "fromMe": True,
-        "source": "api",
-        "to": chat_id,
-        "participant": None,
-        "body": text,
-        "hasMedia": False,
-        "media": None,
-        "ack": 1,
-        "ackName": "SERVER",
-        "replyTo": {"id": reply_to, "participant": None, "body": None} if reply_to else None,
-        "_data": {"ID": message_id},
-    }
 
 
 def readable_connect_error(exc: BaseException) -> str:
@@ -501,7 +487,7 @@ class NeonizeClient(EngineClient):
                 response = self.client.send_message(jid, message)
             except Exception as exc:
                 raise EngineError(f"WhatsApp did not take the message: {exc}") from None
-        return sent_message_payload(
+        return sent_text_payload(
             message_id=response.ID, chat_id=chat_id, me_id=self.me_id or "", text=text,
             timestamp=int(response.Timestamp) // 1000 if response.Timestamp > 10**11
             else int(response.Timestamp or time.time()),

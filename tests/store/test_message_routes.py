@@ -265,7 +265,8 @@ async def test_send_text_passes_reply_to_and_waha_extras(api, runtime, engine):
     })
 
     assert response.status_code == 201
-    assert response.json()["replyTo"] == {"id": "false_120363001-1500000000@g.us_ABC"}
+    assert response.json()["replyTo"] == {"id": "false_120363001-1500000000@g.us_ABC",
+                                          "participant": None, "body": None}
     assert response.json()["to"] == "120363001-1500000000@g.us"
 
 
