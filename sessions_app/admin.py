@@ -31,7 +31,7 @@ from waha_project.errors import SessionNotFound
 from webhooks_app.models import Webhook
 
 from . import services
-from .admin_masking import header_names, mask, masked_config, pretty_json, retries_summary
+from .admin_masking import WebhookColumns, masked_config, pretty_json
 from .models import EngineProcess, Session, SessionStatus, SessionStatusChange
 
 log = logging.getLogger("waha.admin")
@@ -150,24 +150,11 @@ class StatusHistoryInline(ReadOnlyInline):
     ordering = ("-timestamp", "-id")
 
 
-class WebhookInline(ReadOnlyInline):
+class WebhookInline(WebhookColumns, ReadOnlyInline):
     model = Webhook
     fields = ("position", "url", "events", "hmac", "retries", "custom_header_names")
     readonly_fields = fields
     exclude = ("hmac_key", "custom_headers")
-
-    @admin.display(description="HMAC key")
-    def hmac(self, webhook: Webhook) -> str:
-        return mask(webhook.hmac_key)
-
-    @admin.display(description="retries")
-    def retries(self, webhook: Webhook) -> str:
-        return retries_summary(webhook.retry_attempts, webhook.retry_policy,
-                               webhook.retry_delay_seconds)
-
-    @admin.display(description="custom headers")
-    def custom_header_names(self, webhook: Webhook) -> str:
-        return header_names(webhook.custom_headers)
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ import copy
 import json
 from typing import Any
 
+from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from webhooks_app.models import Webhook
 
 MASK = "••••••"
 
@@ -67,3 +70,20 @@ def pretty_json(value: object) -> SafeString:
     """Indented JSON in a <pre>, HTML-escaped."""
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
     return format_html('<pre style="margin: 0; white-space: pre-wrap">{}</pre>', text)
+
+
+class WebhookColumns:
+    """Admin columns of a Webhook with its secrets masked: shared by its admin and inline."""
+
+    @admin.display(description="HMAC key")
+    def hmac(self, webhook: Webhook) -> str:
+        return mask(webhook.hmac_key)
+
+    @admin.display(description="retries")
+    def retries(self, webhook: Webhook) -> str:
+        return retries_summary(webhook.retry_attempts, webhook.retry_policy,
+                               webhook.retry_delay_seconds)
+
+    @admin.display(description="custom headers (values masked)")
+    def custom_header_names(self, webhook: Webhook) -> str:
+        return header_names(webhook.custom_headers)

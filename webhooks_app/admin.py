@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from sessions_app.admin_masking import header_names, mask, pretty_json, retries_summary
+from sessions_app.admin_masking import WebhookColumns, header_names, mask, pretty_json
 
 from .models import Delivery, DeliveryAttempt, Webhook
 from .services import redeliver
@@ -41,7 +41,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ReadOnlyAdmin):
+class WebhookAdmin(WebhookColumns, ReadOnlyAdmin):
     list_display = ("session", "position", "url", "event_list", "hmac", "retries")
     list_select_related = ("session",)
     list_filter = ("retry_policy",)
@@ -54,19 +54,6 @@ class WebhookAdmin(ReadOnlyAdmin):
     @admin.display(description="events")
     def event_list(self, webhook: Webhook) -> str:
         return ", ".join(str(event) for event in webhook.events or [])
-
-    @admin.display(description="HMAC key")
-    def hmac(self, webhook: Webhook) -> str:
-        return mask(webhook.hmac_key)
-
-    @admin.display(description="retries")
-    def retries(self, webhook: Webhook) -> str:
-        return retries_summary(webhook.retry_attempts, webhook.retry_policy,
-                               webhook.retry_delay_seconds)
-
-    @admin.display(description="custom headers (values masked)")
-    def custom_header_names(self, webhook: Webhook) -> str:
-        return header_names(webhook.custom_headers)
 
 
 class AttemptInline(admin.TabularInline):
