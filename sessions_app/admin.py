@@ -31,7 +31,7 @@ from waha_project.errors import SessionNotFound
 from webhooks_app.models import Webhook
 
 from . import services
-from .admin_masking import WebhookColumns, masked_config, pretty_json
+from .admin_masking import ReadOnlyInline, WebhookColumns, masked_config, pretty_json
 from .models import EngineProcess, Session, SessionStatus, SessionStatusChange
 
 log = logging.getLogger("waha.admin")
@@ -126,21 +126,6 @@ def session_matches(term: str) -> Q:
 
 
 # --- inlines ----------------------------------------------------------------------------------
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class StatusHistoryInline(ReadOnlyInline):
     model = SessionStatusChange
     verbose_name = "status change"

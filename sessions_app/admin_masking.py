@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -87,3 +88,20 @@ class WebhookColumns:
     @admin.display(description="custom headers (values masked)")
     def custom_header_names(self, webhook: Webhook) -> str:
         return header_names(webhook.custom_headers)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown beside their parent, never added, changed or deleted from the admin."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -21,7 +21,13 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from sessions_app.admin_masking import WebhookColumns, header_names, mask, pretty_json
+from sessions_app.admin_masking import (
+    ReadOnlyInline,
+    WebhookColumns,
+    header_names,
+    mask,
+    pretty_json,
+)
 
 from .models import Delivery, DeliveryAttempt, Webhook
 from .services import redeliver
@@ -56,10 +62,8 @@ class WebhookAdmin(WebhookColumns, ReadOnlyAdmin):
         return ", ".join(str(event) for event in webhook.events or [])
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ("number", "started_at", "status_code", "duration_ms", "error", "response_excerpt")
     readonly_fields = fields
     ordering = ("number",)
@@ -70,16 +74,6 @@ class AttemptInline(admin.TabularInline):
             return None
         excerpt = Truncator(attempt.response_body).chars(RESPONSE_EXCERPT_CHARS)
         return format_html('<span style="word-break: break-all">{}</span>', excerpt)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):

@@ -87,20 +87,12 @@ def enqueue(session: Session, envelope: dict[str, Any]) -> list[Delivery]:
     """Write one delivery per matching webhook; queue them when the transaction commits."""
     event = envelope["event"]
     targets: list[tuple[Webhook | None, dict[str, Any]]] = [
-        (hook, {"url": hook.url, "hmac_key": hook.hmac_key, "custom_headers": hook.custom_headers,
-                "retry_policy": hook.retry_policy,
-                "retry_delay_seconds": hook.retry_delay_seconds,
-                "retry_attempts": hook.retry_attempts})
+        (hook, _target(hook))
         for hook in Webhook.objects.filter(session=session) if matches(hook.events, event)
     ]
     shared = global_webhook()
     if shared is not None and matches(shared["events"], event):
-        row = _webhook_row(session, 0, shared)
-        targets.append((None, {"url": row.url, "hmac_key": row.hmac_key,
-                               "custom_headers": row.custom_headers,
-                               "retry_policy": row.retry_policy,
-                               "retry_delay_seconds": row.retry_delay_seconds,
-                               "retry_attempts": row.retry_attempts}))
+        targets.append((None, _target(_webhook_row(session, 0, shared))))
     if not targets:
         return []
     body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
@@ -114,6 +106,13 @@ def enqueue(session: Session, envelope: dict[str, Any]) -> list[Delivery]:
     ids = [delivery.pk for delivery in deliveries]
     transaction.on_commit(lambda: queue(ids))
     return deliveries
+
+
+def _target(hook: Webhook) -> dict[str, Any]:
+    """What a delivery copies from its webhook, so later config changes never lose it."""
+    return {"url": hook.url, "hmac_key": hook.hmac_key, "custom_headers": hook.custom_headers,
+            "retry_policy": hook.retry_policy, "retry_delay_seconds": hook.retry_delay_seconds,
+            "retry_attempts": hook.retry_attempts}
 
 
 def queue(ids: Iterable[int], countdown: float = 0) -> None:
