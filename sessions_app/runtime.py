@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import weakref
 from collections import defaultdict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from .engines import Engine, EngineClient, EngineError, SessionSpec
 from .models import EngineProcess, Session, SessionStatus
 
 log = logging.getLogger("waha.engine")
+
+# The runtimes of this process, for /metrics (callback backlog, live clients).
+RUNNING: weakref.WeakSet[EngineRuntime] = weakref.WeakSet()
 
 
 @dataclass
@@ -126,11 +130,13 @@ class EngineRuntime:
         await self.reconcile_all(boot=True)
         self.tasks.append(asyncio.create_task(self._tick(), name="engine-tick"))
         self.started.set()
+        RUNNING.add(self)
         log.info("engine %s (%s) running", self.worker_id, self.engine.name)
 
     async def shutdown(self) -> None:
         """Stop every client and hand the sessions back, keeping what the user wanted."""
         self.stopping = True
+        RUNNING.discard(self)
         pending = [*self.tasks, *self.inflight]
         for task in pending:
             task.cancel()
@@ -151,6 +157,10 @@ class EngineRuntime:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(groups.ENGINES_GROUP, self.channel)
         log.info("engine %s stopped", self.worker_id)
+
+    def callback_backlog(self) -> int:
+        """Client callbacks received and not yet applied, over all of this runtime's sessions."""
+        return sum(slot.queue.qsize() for slot in list(self.slots.values()))
 
     async def _tick(self) -> None:
         while True:
