@@ -1,9 +1,17 @@
 """The engine role: owns live clients and reconciles them with the desired state.
 
 One asyncio loop. Every few seconds, and at every nudge, it claims what it may run (one
-conditional UPDATE per session, so a session never has two owners), starts what should run,
-stops what should not, and renews its leases. The same loop on boot is autostart.
-Client callbacks may come from any thread; each session's are applied in order by its own task.
+conditional UPDATE per session, so a session never has two owners), starts what should run and
+stops what should not. The same loop on boot is autostart.
+
+Leases are renewed by their own task, and a second task fences: when the leases could not be
+renewed for most of their lifetime (the database is unreachable), every client is stopped before
+another engine may take its session over. Writes of observed state are conditional on still
+owning the session, so an engine that lost a session cannot overwrite what the new owner reports.
+
+Client callbacks may come from any thread. Status callbacks are applied in order by each
+session's own task. WhatsApp events arriving on a client thread are written before the callback
+returns, so the engine acknowledges a message to WhatsApp only once it is kept.
 """
 
 from __future__ import annotations
@@ -13,9 +21,12 @@ import contextlib
 import logging
 import os
 import socket
+import threading
+import time
 import weakref
 from collections import defaultdict
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +34,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -45,17 +57,35 @@ class Slot:
     client: EngineClient | None = None
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     drainer: asyncio.Task[None] | None = None
+    ended: bool = False
+    # Events being written for a client thread that waits for them.
+    writing: int = 0
 
 
 class SlotCallbacks:
-    """The EngineCallbacks of one slot: thread-safe, they only enqueue."""
+    """The EngineCallbacks of one slot, safe from any thread.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, slot: Slot) -> None:
+    Status callbacks are queued for the slot's task. Events and history from a client thread
+    are written before the call returns (with retries while the slot lives), so the client
+    acknowledges them to WhatsApp only once they are kept; on the loop's own thread, which must
+    not block, they are queued like the rest.
+    """
+
+    def __init__(self, runtime: EngineRuntime, loop: asyncio.AbstractEventLoop,
+                 slot: Slot) -> None:
+        self.runtime = runtime
         self.loop = loop
+        self.loop_thread = threading.get_ident()
         self.slot = slot
 
     def _put(self, kind: str, data: dict[str, Any]) -> None:
         self.loop.call_soon_threadsafe(self.slot.queue.put_nowait, (kind, data))
+
+    def _keep(self, kind: str, data: dict[str, Any]) -> None:
+        if threading.get_ident() == self.loop_thread:
+            self._put(kind, data)
+        else:
+            self.runtime.write_from_client(self.slot, kind, data)
 
     def qr(self, value: str, expires_in: float) -> None:
         self._put("qr", {"value": value, "expires_in": expires_in})
@@ -70,10 +100,10 @@ class SlotCallbacks:
         self._put("failed", {"reason": reason})
 
     def event(self, name: str, payload: dict[str, Any]) -> None:
-        self._put("event", {"name": name, "payload": payload})
+        self._keep("event", {"name": name, "payload": payload})
 
     def history(self, batch: dict[str, Any]) -> None:
-        self._put("history", batch)
+        self._keep("history", batch)
 
     def paired(self, device_jid: str) -> None:
         self._put("paired", {"device_jid": device_jid})
@@ -118,15 +148,24 @@ class EngineRuntime:
         self.inflight: set[asyncio.Task[Any]] = set()
         self.started = asyncio.Event()
         self.stopping = False
+        # Leases are renewed this often, and clients fenced this long before they could expire.
+        self.renew_seconds = min(self.reconcile_seconds, self.lease_seconds / 3)
+        self.fence_margin = max(self.lease_seconds / 5, 2 * self.renew_seconds)
+        self.renewed_at = time.monotonic()
+        self.writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="waha-events")
+        self._writing_lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Register, apply the autostart rules, start what should run, then keep reconciling."""
+        self.renewed_at = time.monotonic()
         await database_sync_to_async(self._register)()
         if self.layer is not None:
             await self.layer.group_add(groups.ENGINES_GROUP, self.channel)
             self.tasks.append(asyncio.create_task(self._listen(), name="engine-listen"))
         await database_sync_to_async(self._apply_boot_rules)()
+        self.tasks.append(asyncio.create_task(self._renew(), name="engine-renew"))
+        self.tasks.append(asyncio.create_task(self._fence(), name="engine-fence"))
         await self.reconcile_all(boot=True)
         self.tasks.append(asyncio.create_task(self._tick(), name="engine-tick"))
         self.started.set()
@@ -150,9 +189,10 @@ class EngineRuntime:
                 if slot is not None:
                     await self._end(slot, logout=False)
                     await database_sync_to_async(services.record_status)(
-                        slot.spec.uid, SessionStatus.STOPPED
+                        slot.spec.uid, SessionStatus.STOPPED, owner=self.worker_id
                     )
         await database_sync_to_async(self._unregister)()
+        self.writer.shutdown(wait=False, cancel_futures=True)
         if self.layer is not None:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(groups.ENGINES_GROUP, self.channel)
@@ -160,7 +200,32 @@ class EngineRuntime:
 
     def callback_backlog(self) -> int:
         """Client callbacks received and not yet applied, over all of this runtime's sessions."""
-        return sum(slot.queue.qsize() for slot in list(self.slots.values()))
+        return sum(slot.queue.qsize() + slot.writing for slot in list(self.slots.values()))
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            began = time.monotonic()
+            try:
+                owned = await database_sync_to_async(self._heartbeat)()
+            except Exception:
+                log.exception("renewing the leases failed; retrying")
+                continue
+            self.renewed_at = began
+            for name in set(self.slots) - owned:
+                self._spawn(self._safe_reconcile(name))  # taken over: end our client
+
+    async def _fence(self) -> None:
+        """Stop every client before leases that could not be renewed may pass to another engine."""
+        while True:
+            await asyncio.sleep(min(1.0, self.renew_seconds))
+            unrenewed = time.monotonic() - self.renewed_at
+            if self.slots and unrenewed > self.lease_seconds - self.fence_margin:
+                log.error("engine %s could not renew its leases for %.1f s; stopping its %d "
+                          "clients so that no session runs in two engines", self.worker_id,
+                          unrenewed, len(self.slots))
+                for slot in list(self.slots.values()):
+                    self._spawn(self._end(slot, logout=False))
 
     async def _tick(self) -> None:
         while True:
@@ -193,7 +258,6 @@ class EngineRuntime:
 
     # --- reconcile ------------------------------------------------------------------------------
     async def reconcile_all(self, *, boot: bool = False) -> None:
-        await database_sync_to_async(self._heartbeat)()
         names = await database_sync_to_async(self._candidates)()
         names |= set(self.slots)
         delay = settings.AUTO_START_DELAY_SECONDS if boot else 0
@@ -237,7 +301,7 @@ class EngineRuntime:
                     await self._end(slot, logout=False)
                 if slot is not None or unlinked:
                     await database_sync_to_async(services.record_status)(
-                        row.uid, SessionStatus.STOPPED
+                        row.uid, SessionStatus.STOPPED, owner=self.worker_id
                     )
                 await database_sync_to_async(self._release)(row.uid)
                 return False
@@ -263,10 +327,12 @@ class EngineRuntime:
         slot = Slot(spec=spec, generation=row.generation)
         self.slots[row.name] = slot
         await database_sync_to_async(services.record_status)(
-            row.uid, SessionStatus.STARTING, generation=row.generation
+            row.uid, SessionStatus.STARTING, generation=row.generation, owner=self.worker_id
         )
         slot.drainer = asyncio.create_task(self._drain(slot), name=f"drain-{row.name}")
-        slot.client = self.engine.client(spec, SlotCallbacks(asyncio.get_running_loop(), slot))
+        slot.client = self.engine.client(
+            spec, SlotCallbacks(self, asyncio.get_running_loop(), slot)
+        )
         try:
             await slot.client.start()
         except Exception as exc:
@@ -275,6 +341,9 @@ class EngineRuntime:
 
     async def _end(self, slot: Slot, *, logout: bool) -> None:
         """Take the slot out first, so its late callbacks are dropped, then end its client."""
+        if slot.ended:
+            return
+        slot.ended = True
         if self.slots.get(slot.spec.name) is slot:
             del self.slots[slot.spec.name]
         if slot.client is not None:
@@ -304,23 +373,49 @@ class EngineRuntime:
 
     async def _apply(self, slot: Slot, kind: str, data: dict[str, Any]) -> None:
         record = database_sync_to_async(services.record_status)
-        uid = slot.spec.uid
+        uid, owner = slot.spec.uid, self.worker_id
         if kind == "qr":
             await record(uid, SessionStatus.SCAN_QR_CODE, qr=data["value"],
-                         qr_lifetime=data["expires_in"])
+                         qr_lifetime=data["expires_in"], owner=owner)
         elif kind == "working":
-            await record(uid, SessionStatus.WORKING, me=data["me"])
+            await record(uid, SessionStatus.WORKING, me=data["me"], owner=owner)
         elif kind == "starting":
-            await record(uid, SessionStatus.STARTING, reason=data.get("reason", ""))
+            await record(uid, SessionStatus.STARTING, reason=data.get("reason", ""),
+                         owner=owner)
         elif kind == "failed":
-            await record(uid, SessionStatus.FAILED, reason=data["reason"])
-        elif kind == "event":
-            await database_sync_to_async(services.record_event)(uid, data["name"],
-                                                                data["payload"])
-        elif kind == "history":
-            await database_sync_to_async(services.record_history)(uid, data)
+            await record(uid, SessionStatus.FAILED, reason=data["reason"], owner=owner)
+        elif kind in ("event", "history"):
+            await database_sync_to_async(_write)(uid, kind, data)
         elif kind == "paired":
-            await database_sync_to_async(services.record_device)(uid, data["device_jid"])
+            await database_sync_to_async(services.record_device)(uid, data["device_jid"],
+                                                                 owner=owner)
+
+    def write_from_client(self, slot: Slot, kind: str, data: dict[str, Any]) -> None:
+        """On a client thread: write an event before returning, retrying while the slot lives.
+
+        WhatsApp acknowledges a message once the client's handler returns, so returning before
+        it is kept could lose it. A slot that ends (stop, takeover, shutdown) gives up.
+        """
+        with self._writing_lock:
+            slot.writing += 1
+        try:
+            delay = 0.2
+            while True:
+                try:
+                    self.writer.submit(_write, slot.spec.uid, kind, data).result()
+                    return
+                except Exception as exc:
+                    if slot.ended or self.stopping:
+                        log.error("session %s ended before its %s could be kept: %s",
+                                  slot.spec.name, kind, exc)
+                        return
+                    log.warning("keeping a %s of %s failed (%s); retrying in %.1f s",
+                                kind, slot.spec.name, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        finally:
+            with self._writing_lock:
+                slot.writing -= 1
 
     # --- requests from the API --------------------------------------------------------------------
     async def _answer(self, message: dict[str, Any]) -> None:
@@ -360,12 +455,13 @@ class EngineRuntime:
         Session.objects.owned_by(self.worker_id).update(owner="", lease_expires_at=None)
         EngineProcess.objects.filter(worker_id=self.worker_id).delete()
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self) -> set[str]:
+        """Renew every lease we hold; answer the names of the sessions we still own."""
         now = timezone.now()
         EngineProcess.objects.filter(worker_id=self.worker_id).update(heartbeat_at=now)
-        Session.objects.owned_by(self.worker_id).update(
-            lease_expires_at=now + timedelta(seconds=self.lease_seconds)
-        )
+        mine = Session.objects.owned_by(self.worker_id)
+        mine.update(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
+        return set(mine.values_list("name", flat=True))
 
     def _apply_boot_rules(self) -> None:
         if settings.RESTART_ALL_SESSIONS:
@@ -411,6 +507,18 @@ class EngineRuntime:
 
     def _logout_done(self, uid: str) -> None:
         Session.objects.filter(uid=uid).update(logout_pending=False, me=None, device_jid="")
+
+
+def _write(uid: str, kind: str, data: dict[str, Any]) -> None:
+    """Keep an event or a history batch; a failed write leaves a fresh connection to retry on."""
+    try:
+        if kind == "event":
+            services.record_event(uid, data["name"], data["payload"])
+        else:
+            services.record_history(uid, data)
+    except Exception:
+        connection.close()
+        raise
 
 
 def _spec(row: Row) -> SessionSpec:

@@ -213,13 +213,19 @@ def record_status(
     qr: str | None = None,
     qr_lifetime: float | None = None,
     reason: str = "",
+    owner: str | None = None,
 ) -> Session | None:
     """Write what the engine observed and publish `session.status` once per transition.
 
-    A new QR code re-publishes SCAN_QR_CODE without a new history row.
+    A new QR code re-publishes SCAN_QR_CODE without a new history row. With `owner`, nothing is
+    written unless that engine still owns the session: one that lost it must not overwrite
+    what the new owner reports.
     """
+    rows = Session.objects.filter(uid=uid)
+    if owner is not None:
+        rows = rows.filter(owner=owner)
     with transaction.atomic():
-        session = Session.objects.select_for_update().filter(uid=uid).first()
+        session = rows.select_for_update().first()
         if session is None:
             return None
         changed = session.status != status
@@ -278,8 +284,11 @@ def record_history(uid: str, batch: dict[str, Any]) -> None:
             store.save_history(session, batch)
 
 
-def record_device(uid: str, device_jid: str) -> None:
-    Session.objects.filter(uid=uid).update(device_jid=device_jid)
+def record_device(uid: str, device_jid: str, *, owner: str | None = None) -> None:
+    rows = Session.objects.filter(uid=uid)
+    if owner is not None:
+        rows = rows.filter(owner=owner)
+    rows.update(device_jid=device_jid)
 
 
 # --- the channel layer: nudges and requests to engines ------------------------------------------

@@ -3,20 +3,28 @@
 Start → QR codes rotating (first, then next, a fixed number of codes) → FAILED when they run out,
 or WORKING once paired by a test hook, by `pair_after` seconds, or after a pairing code.
 Auth state is a small JSON file per session, so a paired session resumes without a QR code.
+
+With `WAHA_FAKE_SERVER_DIR`, engine processes share a stand-in for WhatsApp's servers
+(`FakeServer`): a live client holds its session's connection, and a paired client takes the
+messages waiting for it, acknowledging each only once the runtime has kept it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
+import itertools
 import json
+import os
 import secrets
 import string
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -30,6 +38,68 @@ from .base import (
 )
 
 QR_EXPIRED = "QR code was not scanned in time: all QR codes expired"
+INBOX_POLL_SECONDS = 0.05
+
+
+class FakeServer:
+    """What WhatsApp's servers do for the fake engine, kept in a directory all processes share.
+
+    - Connections: a live client holds an exclusive `flock` on `<dir>/<session>.lock`, with
+      "<worker id> <connection number>" written in it. The kernel drops the lock when the process
+      dies, as a TCP connection drops. A client that finds the lock held by another live client
+      records it in `conflicts.log`: two live clients of one session, which WhatsApp would
+      answer with StreamReplaced. It never happens while leases work.
+    - Inbox: `<dir>/inbox/<session>/<sequence>.json`, one incoming message each; the paired
+      client reads them in order and deletes each once the runtime has kept it, so a client
+      killed in between leaves the message for the next one (at least once, as WhatsApp does).
+    """
+
+    CONFLICTS = "conflicts.log"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "inbox").mkdir(parents=True, exist_ok=True)
+        self._numbers = itertools.count(1)
+
+    def lock_path(self, session_name: str) -> Path:
+        return self.root / f"{session_name}.lock"
+
+    def inbox(self, session_name: str) -> Path:
+        return self.root / "inbox" / session_name
+
+    def connect(self, session_name: str, worker_id: str) -> IO[str]:
+        handle = self.lock_path(session_name).open("a+")
+        holder = f"{worker_id} {os.getpid()}-{next(self._numbers)}"
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            other = handle.read().strip()
+            with (self.root / self.CONFLICTS).open("a") as log:
+                log.write(f"{session_name} {holder} {other}\n")
+            return handle
+        handle.seek(0)
+        handle.truncate()
+        handle.write(holder + "\n")
+        handle.flush()
+        return handle
+
+    @staticmethod
+    def disconnect(handle: IO[str]) -> None:
+        handle.close()  # closing the descriptor drops the lock
+
+    def waiting(self, session_name: str) -> Iterator[Path]:
+        folder = self.inbox(session_name)
+        if folder.is_dir():
+            yield from sorted(folder.glob("*.json"))
+
+    def deliver(self, session_name: str, sequence: int, message: dict[str, Any]) -> None:
+        """Queue an incoming message for a session (what a phone sending to it causes)."""
+        folder = self.inbox(session_name)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{sequence:09d}.tmp"
+        partial.write_text(json.dumps(message))
+        partial.rename(folder / f"{sequence:09d}.json")
 
 
 class FakeEngine(Engine):
@@ -43,8 +113,12 @@ class FakeEngine(Engine):
         qr_next: float,
         qr_codes: int,
         pair_after: float | None = None,
+        server: FakeServer | None = None,
+        worker_id: str = "",
     ) -> None:
         self.auth_dir = auth_dir
+        self.server = server
+        self.worker_id = worker_id
         self.qr_first = qr_first
         self.qr_next = qr_next
         self.qr_codes = qr_codes
@@ -62,6 +136,9 @@ class FakeEngine(Engine):
             qr_next=settings.QR_NEXT_SECONDS,
             qr_codes=settings.QR_CODES,
             pair_after=settings.FAKE_PAIR_AFTER_SECONDS,
+            server=FakeServer(Path(settings.FAKE_SERVER_DIR)) if settings.FAKE_SERVER_DIR
+            else None,
+            worker_id=settings.WORKER_ID,
         )
 
     def client(self, spec: SessionSpec, callbacks: EngineCallbacks) -> FakeClient:
@@ -113,6 +190,8 @@ class FakeClient(EngineClient):
         self.callbacks = callbacks
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
+        self.inbox_task: asyncio.Task[None] | None = None
+        self.connection: IO[str] | None = None
         self.alive = False
         self.scanning = False
         self._paired = asyncio.Event()
@@ -122,6 +201,8 @@ class FakeClient(EngineClient):
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.alive = True
+        if self.engine.server is not None:
+            self.connection = self.engine.server.connect(self.spec.name, self.engine.worker_id)
         self.engine._went_live(self)
         self.task = asyncio.create_task(self._run(), name=f"fake-client-{self.spec.name}")
 
@@ -154,23 +235,8 @@ class FakeClient(EngineClient):
         """A message arriving from WhatsApp (test hook)."""
 
         def _receive() -> None:
-            message_id = secrets.token_hex(10).upper()
-            payload: dict[str, Any] = {
-                "id": f"false_{chat_id}_{message_id}",
-                "timestamp": int(time.time()),
-                "from": chat_id,
-                "fromMe": False,
-                "source": "app",
-                "to": self.me["id"] if self.me else None,
-                "participant": sender,
-                "body": text,
-                "hasMedia": False,
-                "media": None,
-                "ack": 2,
-                "ackName": "DEVICE",
-                "replyTo": None,
-                "_data": {},
-            }
+            payload = self._incoming(chat_id, text, secrets.token_hex(10).upper())
+            payload["participant"] = sender
             self.callbacks.event("message", payload)
             self.callbacks.event("message.any", payload)
 
@@ -203,6 +269,7 @@ class FakeClient(EngineClient):
             await asyncio.sleep(0.01)  # a resumed device still has to connect
             self.me = json.loads(path.read_text())["me"]
             self.callbacks.working(self.me)
+            self._read_inbox()
             return
         self.scanning = True
         pair_timer = None
@@ -223,12 +290,54 @@ class FakeClient(EngineClient):
             path.write_text(json.dumps({"me": me}))
             self.callbacks.paired(me["jid"])
             self.callbacks.working(me)
+            self._read_inbox()
             return
         if pair_timer is not None:
             pair_timer.cancel()
         self.scanning = False
         self.callbacks.failed(QR_EXPIRED)
         self._finish()
+
+    def _read_inbox(self) -> None:
+        if self.engine.server is not None:
+            self.inbox_task = asyncio.create_task(self._poll_inbox(self.engine.server),
+                                                  name=f"fake-inbox-{self.spec.name}")
+
+    async def _poll_inbox(self, server: FakeServer) -> None:
+        while self.alive:
+            # In a thread: each message is acknowledged only after the runtime kept it.
+            await asyncio.to_thread(self._take_waiting, server)
+            await asyncio.sleep(INBOX_POLL_SECONDS)
+
+    def _take_waiting(self, server: FakeServer) -> None:
+        for path in server.waiting(self.spec.name):
+            if not self.alive:
+                return
+            message = json.loads(path.read_text())
+            payload = self._incoming(message["from"], message["body"], message["id"],
+                                     message.get("timestamp"))
+            self.callbacks.event("message", payload)
+            self.callbacks.event("message.any", payload)
+            path.unlink()
+
+    def _incoming(self, chat_id: str, text: str, message_id: str,
+                  timestamp: int | None = None) -> dict[str, Any]:
+        return {
+            "id": f"false_{chat_id}_{message_id}",
+            "timestamp": timestamp or int(time.time()),
+            "from": chat_id,
+            "fromMe": False,
+            "source": "app",
+            "to": self.me["id"] if self.me else None,
+            "participant": None,
+            "body": text,
+            "hasMedia": False,
+            "media": None,
+            "ack": 2,
+            "ackName": "DEVICE",
+            "replyTo": None,
+            "_data": {},
+        }
 
     def _qr_value(self, index: int) -> str:
         ref = secrets.token_urlsafe(24)
@@ -249,11 +358,15 @@ class FakeClient(EngineClient):
         if self.alive:
             self.alive = False
             self.engine._went_down(self)
+            if self.connection is not None:
+                FakeServer.disconnect(self.connection)
+                self.connection = None
 
     async def _end(self) -> None:
-        task, self.task = self.task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self.task, self.inbox_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.task = self.inbox_task = None
         self._finish()

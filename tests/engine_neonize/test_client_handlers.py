@@ -188,7 +188,7 @@ async def test_ignored_chats_are_dropped_at_the_source(neonize_engine, recorder)
 async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neonize_engine):
     """The whole path: Go decode → handler → runtime slot → database → channel-layer group."""
     session = await Session.objects.acreate(name="wired", config={"metadata": {"crm": "7"}},
-                                            should_run=True, generation=1)
+                                            should_run=True, generation=1, owner="wired-test")
     layer = get_channel_layer()
     inbox = await layer.new_channel()
     await layer.group_add(groups.session_group("wired"), inbox)
@@ -197,8 +197,8 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
                 generation=1)
     runtime.slots["wired"] = slot
     slot.drainer = asyncio.create_task(runtime._drain(slot))
-    client, go_client = make_client(neonize_engine, SlotCallbacks(asyncio.get_running_loop(),
-                                                                  slot), session.config, "wired")
+    callbacks = SlotCallbacks(runtime, asyncio.get_running_loop(), slot)
+    client, go_client = make_client(neonize_engine, callbacks, session.config, "wired")
     client.spec = slot.spec
     try:
         feed_device(go_client, "Alice")
