@@ -236,6 +236,10 @@ FAKE_PAIR_AFTER_SECONDS: float | None = (
     else None
 )
 
+# The fake engine's stand-in for WhatsApp's servers, shared by engine processes on one machine:
+# who is connected (a lock file per session) and messages waiting for each session.
+FAKE_SERVER_DIR = env_str("WAHA_FAKE_SERVER_DIR")
+
 RESTART_ALL_SESSIONS = env_bool("WHATSAPP_RESTART_ALL_SESSIONS", False)
 START_SESSIONS = env_list("WHATSAPP_START_SESSION")
 AUTO_START_DELAY_SECONDS = env_float("WAHA_AUTO_START_DELAY_SECONDS", 0.0)
