@@ -411,7 +411,9 @@ class EngineRuntime:
                         return
                     log.warning("keeping a %s of %s failed (%s); retrying in %.1f s",
                                 kind, slot.spec.name, exc, delay)
-                time.sleep(delay)
+                resume = time.monotonic() + delay
+                while time.monotonic() < resume and not (slot.ended or self.stopping):
+                    time.sleep(0.05)
                 delay = min(delay * 2, 5.0)
         finally:
             with self._writing_lock:
