@@ -1,0 +1,87 @@
+"""`manage.py prepare_role`, run as the Procfile runs it: a child on the product's settings.
+
+The engine, worker and beat roles wait for the web role's migrations, and give up with the
+reason when the schema, the database or Redis is not there in time; the web role refuses to
+make up an API key nobody would see.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.live_server import PROJECT_ROOT, free_port
+from tests.webhooks_noloss import Child, Stack, ThrowawayDatabase, product_environment
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def prepare(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", "prepare_role", *args],
+                          cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_role_waits_for_the_schema_and_goes_on_once_it_is_migrated(
+        stack: Stack, database: ThrowawayDatabase, tmp_path: Path) -> None:
+    waiting = Child("prepare-engine", [sys.executable, "manage.py", "prepare_role", "engine",
+                                       "--timeout", "180"], stack.env, tmp_path).start()
+    deadline = time.monotonic() + 60
+    while "engine: waiting for the schema" not in waiting.output():
+        assert waiting.running, waiting.output()
+        assert time.monotonic() < deadline, waiting.output()
+        time.sleep(0.1)
+
+    database.migrate(stack.env)
+
+    assert waiting.wait(60) == 0, waiting.output()
+    assert "engine: the schema is up to date" in waiting.output()
+
+
+def test_a_role_gives_up_after_its_timeout_naming_the_migrations_left(
+        stack: Stack) -> None:
+    done = prepare(stack.env, "worker", "--timeout", "1")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "worker: the schema was not ready after 1 s:" in done.stderr
+    assert "migration(s) not applied yet (contenttypes.0001_initial" in done.stderr
+
+
+def test_the_web_role_migrates_once_and_then_finds_nothing_to_do(
+        stack: Stack, database: ThrowawayDatabase) -> None:
+    env = {**stack.env, "WAHA_DASHBOARD_PASSWORD": "a-long-dashboard-password"}
+    first = prepare(env, "web")
+    second = prepare(env, "web")
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "migration(s) applied; the schema is up to date" in first.stdout
+    assert "Dashboard user 'admin' created from WAHA_DASHBOARD_PASSWORD." in first.stdout
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.strip() == "web: the schema is up to date"
+
+
+def test_a_role_gives_up_when_redis_does_not_answer(
+        database: ThrowawayDatabase, tmp_path: Path) -> None:
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    env = product_environment(tmp_path / "data", database.url, redis_url)
+
+    done = prepare(env, "beat", "--timeout", "1")
+
+    assert done.returncode == 1
+    assert f"beat: Redis was not ready after 1 s: Redis ({redis_url}) does not answer" in (
+        done.stderr)
+
+
+def test_the_web_role_refuses_to_make_up_an_api_key(
+        stack: Stack) -> None:
+    env = {key: value for key, value in stack.env.items() if key != "WAHA_API_KEY"}
+
+    done = prepare(env, "web")
+
+    assert done.returncode == 1
+    assert "WAHA_API_KEY is not set (or is too weak)" in done.stderr
+    assert "DATABASE_URL" not in done.stderr
