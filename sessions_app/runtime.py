@@ -293,8 +293,8 @@ class EngineRuntime:
                 if slot is not None:
                     await self._end(slot, logout=True)
                     slot, unlinked = None, True
-                else:
-                    await asyncio.to_thread(self.engine.wipe, _spec(row))
+                # The row knows the device even when it was paired after the slot started.
+                await asyncio.to_thread(self.engine.wipe, _spec(row))
                 await database_sync_to_async(self._logout_done)(row.uid)
             if not row.should_run:
                 if slot is not None:

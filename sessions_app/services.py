@@ -115,12 +115,16 @@ def logout_session(name: str) -> Session:
     """Unlink and wipe the auth state, keep the config; a running session starts afresh."""
     with transaction.atomic():
         session = _locked(name)
+        linked = spec_of(session)  # with the device to wipe, before it is forgotten
         session.me = None
-        session.device_jid = ""
-        fields = ["me", "device_jid", "updated_at"]
+        fields = ["me", "updated_at"]
         wipe_here = not session.should_run and not session.lease_is_live()
-        if not wipe_here:
-            # The owning engine unlinks the live device, then starts again if it should run.
+        if wipe_here:
+            session.device_jid = ""
+            fields.append("device_jid")
+        else:
+            # The owning engine unlinks the live device and wipes it (then forgets its JID),
+            # then starts again if it should run.
             session.logout_pending = True
             fields.append("logout_pending")
         if session.should_run:
@@ -129,7 +133,7 @@ def logout_session(name: str) -> Session:
         session.save(update_fields=fields)
     _reload(session)
     if wipe_here:
-        get_engine().wipe(spec_of(session))
+        get_engine().wipe(linked)
     else:
         nudge_engines(name)
     return session

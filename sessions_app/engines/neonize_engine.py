@@ -22,7 +22,7 @@ import time
 import zlib
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
@@ -170,13 +170,37 @@ def readable_connect_error(exc: BaseException) -> str:
     return f"Could not connect to WhatsApp: {message}"
 
 
+def whatsmeow_database_url(url: str) -> str:
+    """DATABASE_URL as whatsmeow's driver (Go's lib/pq) should get it: lib/pq requires TLS
+    unless told otherwise, where psycopg (libpq) prefers it; without an sslmode, ask the same."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("sslmode", "prefer")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def device_address(jid: Any) -> tuple[str, int]:
+    """(user, device) of a JID from neonize's device list, which leaves ":<device>" in User."""
+    user, _, device = str(jid.User).partition(":")
+    return user, int(device) if device.isdigit() else int(jid.Device)
+
+
+def create_auth_tables(url: str) -> None:
+    """whatsmeow creates (or upgrades) its tables when it opens a store."""
+    from neonize.client import ClientFactory
+
+    with GO_LOCK:
+        ClientFactory.get_all_devices_from_db(whatsmeow_database_url(url))
+
+
 class NeonizeEngine(Engine):
     name = "neonize"
 
     def __init__(self, auth_dir: Path, *, database_url: str = "") -> None:
         self.auth_dir = auth_dir
         # whatsmeow keeps its tables in PostgreSQL when the product runs on it.
-        self.database_url = database_url if database_url.startswith("postgres") else ""
+        self.database_url = (whatsmeow_database_url(database_url)
+                             if database_url.startswith("postgres") else "")
 
     @classmethod
     def from_settings(cls) -> NeonizeEngine:
@@ -197,6 +221,10 @@ class NeonizeEngine(Engine):
     def wipe(self, spec: SessionSpec) -> None:
         if self.database_url:
             if spec.device_jid:
+                # The device's other tables go with it (ON DELETE CASCADE), but for one.
+                with connection.cursor() as cursor, contextlib.suppress(Exception):
+                    cursor.execute("DELETE FROM whatsmeow_privacy_tokens WHERE our_jid = %s",
+                                   [spec.device_jid])
                 with connection.cursor() as cursor, contextlib.suppress(Exception):
                     cursor.execute("DELETE FROM whatsmeow_device WHERE jid = %s",
                                    [spec.device_jid])
@@ -225,6 +253,7 @@ class NeonizeClient(EngineClient):
         self.stopping = False
         self.ended = threading.Event()
         self._ticker: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Future[None] | None = None
         self._lock_held = False
         self._lock_guard = threading.Lock()
 
@@ -261,7 +290,8 @@ class NeonizeClient(EngineClient):
             devices = ClientFactory.get_all_devices_from_db(store)
         wanted = parse_jid(self.spec.device_jid)
         for device in devices:
-            if device.JID.User == wanted.User and device.JID.Device == wanted.Device:
+            user, number = device_address(device.JID)
+            if user == wanted.User and number == wanted.Device:
                 return wanted
         return None
 
@@ -323,7 +353,7 @@ class NeonizeClient(EngineClient):
 
     async def logout(self) -> None:
         await self._end(logout=True)
-        self.engine.wipe(self.spec)
+        await asyncio.to_thread(self.engine.wipe, self.spec)
 
     async def _end(self, *, logout: bool) -> None:
         self.stopping = True
@@ -375,9 +405,13 @@ class NeonizeClient(EngineClient):
         if self.loop is None:
             return
 
+        async def end() -> None:
+            await self._end(logout=logout)
+            if logout:
+                await asyncio.to_thread(self.engine.wipe, self.spec)
+
         def schedule() -> None:
-            task = asyncio.ensure_future(self._end(logout=logout))
-            task.add_done_callback(lambda _: self.engine.wipe(self.spec) if logout else None)
+            self._ending = asyncio.ensure_future(end())
 
         self.loop.call_soon_threadsafe(schedule)
 

@@ -192,10 +192,6 @@ def test_logging_out_a_running_session_removes_its_device_rows(
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services.logout_session clears session.device_jid before calling engine.wipe(spec_of("
-    "session)), and NeonizeEngine.wipe on PostgreSQL deletes by spec.device_jid only (`if "
-    "spec.device_jid:`): for a stopped session it deletes nothing, and the device rows stay"))
 def test_logging_out_a_stopped_session_removes_its_device_rows(
         api: httpx.Client, server: LiveServer, database: ThrowawayDatabase) -> None:
     api.post("/api/sessions", json={"name": "tables-maker-3"})
@@ -210,11 +206,6 @@ def test_logging_out_a_stopped_session_removes_its_device_rows(
     assert device_rows(database.url, "15550000104:2@s.whatsapp.net") == NONE_LEFT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NeonizeEngine hands DATABASE_URL to whatsmeow unchanged; its driver (Go's lib/pq) "
-    "defaults to sslmode=require where psycopg defaults to prefer, so on a server without TLS "
-    "the session fails with 'failed to upgrade database: ... pq: SSL is not enabled on the "
-    "server' before it ever dials WhatsApp"))
 def test_a_database_url_without_sslmode_works_for_whatsmeow_as_for_django(
         tmp_path: Path) -> None:
     db = ThrowawayDatabase(prefix="waha_neonize_pg").create()

@@ -150,11 +150,6 @@ def test_each_sessions_whatsmeow_file_lands_in_whatsmeows_tables(embedded: Embed
     assert "Session 'gamma': its device JID was taken from its auth state." in done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "NeonizeClient._known_jid compares the session's JID with neonize's device list, where "
-    "ClientFactory.get_all_devices_from_db parses '71097707486:7@s.whatsapp.net' into "
-    "User='71097707486:7', Device=0: a paired device (Device >= 1) is never found, and on "
-    "PostgreSQL the engine then pairs a new device (new_device=True)"))
 def test_the_neonize_engine_on_postgresql_finds_each_sessions_device(
         embedded: Embedded, target: ThrowawayDatabase, tmp_path: Path) -> None:
     assert move(embedded.data_dir, target.url).returncode == 0

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import environ
 from django.apps import apps
@@ -42,6 +42,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, JSONField, Model
 from django.utils import timezone
 
+from sessions_app.engines.neonize_engine import create_auth_tables
 from sessions_app.models import EngineProcess, Session
 
 from .prepare_role import pending_migrations
@@ -77,15 +78,6 @@ def shown(url: str) -> str:
     user = f"{parts.username}@" if parts.username else ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
-
-
-def whatsmeow_url(url: str) -> str:
-    """The URL as whatsmeow's driver (Go's lib/pq) should get it: lib/pq requires TLS unless
-    told otherwise, where psycopg (and libpq) prefer it; without an sslmode, ask for the same."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    query.setdefault("sslmode", "prefer")
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def copied_models() -> list[type[Model]]:
@@ -128,11 +120,8 @@ class AuthStore:
 
 
 def create_whatsmeow_tables(url: str) -> None:
-    """whatsmeow creates (or upgrades) its tables when it opens a store."""
-    from neonize.client import ClientFactory
-
     try:
-        ClientFactory.get_all_devices_from_db(url)
+        create_auth_tables(url)
     except ValueError:  # neonize reads the Go side's "error: ..." answer as a device list
         raise CommandError(f"whatsmeow could not open its tables in {shown(url)}; nothing was "
                            "copied (the schema of the product's tables is in place)") from None
@@ -243,7 +232,7 @@ class Command(BaseCommand):
             stores = self.auth_stores()
             call_command("migrate", database=TARGET, interactive=False, verbosity=0)
             if stores:
-                create_whatsmeow_tables(whatsmeow_url(url))
+                create_whatsmeow_tables(url)
             report = self.copy(stores)
         except DatabaseError as exc:
             raise CommandError(f"The copy failed: {exc}\nNothing was copied into {shown(url)} "
