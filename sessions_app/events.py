@@ -12,6 +12,9 @@ from django.conf import settings
 from django.db import transaction
 from ulid import ULID
 
+from waha_project import metrics
+from waha_project.logs import log_context
+
 from . import groups
 from .models import Session
 
@@ -52,9 +55,18 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
     from webhooks_app.services import enqueue
 
     envelope = build_envelope(session, event, payload)
-    enqueue(session, envelope)
-    transaction.on_commit(lambda: _send_to_groups(envelope))
+    with log_context(session=session.name, event_id=envelope["id"]):
+        enqueue(session, envelope)
+    transaction.on_commit(lambda: _published(envelope))
     return envelope
+
+
+def _published(envelope: dict[str, Any]) -> None:
+    """After the commit: count it, say so, and send it to the channel-layer groups."""
+    metrics.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
+    with log_context(session=envelope["session"], event_id=envelope["id"]):
+        log.debug("published %s", envelope["event"])
+        _send_to_groups(envelope)
 
 
 def _send_to_groups(envelope: dict[str, Any]) -> None:

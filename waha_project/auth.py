@@ -60,17 +60,28 @@ def key_from_scope_query(query_string: bytes) -> str | None:
     return values[0] if values else None
 
 
+def key_from_authorization(header: str | None) -> str | None:
+    """The key of `Authorization: Bearer <key>` (what Prometheus's `authorization:` sends)."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
 def path_needs_key(path: str) -> bool:
     stripped = path.strip("/")
     # The schema describes the API and holds no data; Swagger UI at / loads it before any key.
     if stripped in settings.API_KEY_EXCLUDE_PATHS or stripped == "api/schema":
         return False
-    return stripped == "api" or stripped.startswith("api/") or stripped == "ws"
+    return (stripped == "api" or stripped.startswith("api/") or stripped == "ws"
+            or stripped == "metrics")
 
 
 def request_has_key(request: HttpRequest) -> bool:
     api_key: ApiKey = settings.API_KEY
-    candidate = request.headers.get("X-Api-Key") or request.GET.get("x-api-key")
+    candidate = (request.headers.get("X-Api-Key")
+                 or key_from_authorization(request.headers.get("Authorization"))
+                 or request.GET.get("x-api-key"))
     return api_key.matches(candidate)
 
 

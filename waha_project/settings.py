@@ -286,13 +286,18 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-prune": {"task": "webhooks_app.tasks.prune", "schedule": 3600.0},
 }
 
-# --- logging ----------------------------------------------------------------------------------
+# --- logging and metrics ----------------------------------------------------------------------
 LOG_LEVEL = env_choice("WAHA_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+# TEXT: one readable line per record; JSON: one JSON object per line (waha_project/logs.py).
+LOG_FORMAT = env_choice("WAHA_LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+    "formatters": {
+        "text": {"()": "waha_project.logs.TextFormatter"},
+        "json": {"()": "waha_project.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
                              "stream": sys.stderr}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
@@ -301,6 +306,11 @@ LOGGING = {
         "celery": {"level": "WARNING"},
     },
 }
+
+# The engine and Celery worker processes serve their own counters on this port (the web role
+# serves everything it knows at /metrics on its own port); unset: no separate exporter.
+METRICS_PORT: int | None = env_int("WAHA_METRICS_PORT", 0, minimum=1, maximum=65535) or None
+METRICS_HOST = env_str("WAHA_METRICS_HOST", "127.0.0.1")
 
 from .auth import resolve_api_key  # noqa: E402  (needs the values above)
 

@@ -22,6 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sessions_app.models import RetryPolicy, Session
+from waha_project import metrics
+from waha_project.logs import log_context, redact_url
 
 from . import signing, transport
 from .config import global_webhook
@@ -140,22 +142,24 @@ def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     if not claimed:
         return None
     delivery = Delivery.objects.get(pk=delivery_id)
-    number = delivery.attempts + 1
-    body = delivery.body.encode()
-    headers = signing.request_headers(
-        event_id=delivery.event_id,
-        event_timestamp_ms=delivery.event_timestamp,
-        body=body,
-        hmac_key=delivery.hmac_key or None,
-        custom_headers=delivery.custom_headers,
-        user_agent=user_agent(),
-    )
-    started = timezone.now()
-    result = transport.send(delivery.url, body, headers,
-                            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                            max_bytes=RESPONSE_BYTES_KEPT,
-                            policy=transport.TargetPolicy.from_settings())
-    return record(delivery, number, started, result)
+    with log_context(session=delivery.session_name, event_id=delivery.event_id,
+                     delivery_id=delivery.pk):
+        number = delivery.attempts + 1
+        body = delivery.body.encode()
+        headers = signing.request_headers(
+            event_id=delivery.event_id,
+            event_timestamp_ms=delivery.event_timestamp,
+            body=body,
+            hmac_key=delivery.hmac_key or None,
+            custom_headers=delivery.custom_headers,
+            user_agent=user_agent(),
+        )
+        started = timezone.now()
+        result = transport.send(delivery.url, body, headers,
+                                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                                max_bytes=RESPONSE_BYTES_KEPT,
+                                policy=transport.TargetPolicy.from_settings())
+        return record(delivery, number, started, result)
 
 
 def record(delivery: Delivery, number: int, started: datetime,
@@ -188,9 +192,16 @@ def record(delivery: Delivery, number: int, started: datetime,
         if countdown is not None:
             pk = delivery.pk
             transaction.on_commit(lambda: queue([pk], countdown=countdown))
+    metrics.observe_attempt(status, delivery.event_timestamp, result.duration_ms, now)
     if status == DeliveryStatus.FAILED:
         log.warning("webhook delivery %s (%s → %s) failed for good after %d attempt(s): %s",
-                    delivery.pk, delivery.event, delivery.url, number, error)
+                    delivery.pk, delivery.event, redact_url(delivery.url), number, error)
+    elif status == DeliveryStatus.PENDING:  # the row says it all; operators read rows
+        log.debug("webhook delivery %s (%s) attempt %d failed, next at %s: %s", delivery.pk,
+                  delivery.event, number, next_at, error)
+    else:
+        log.debug("webhook delivery %s (%s) delivered on attempt %d", delivery.pk,
+                  delivery.event, number)
     delivery.refresh_from_db()
     return delivery
 
