@@ -34,9 +34,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from waha_project.logs import log_context
 
 from . import groups, services
 from .engines import Engine, EngineClient, EngineError, SessionSpec
@@ -58,6 +60,7 @@ class Slot:
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     drainer: asyncio.Task[None] | None = None
     ended: bool = False
+    ending: asyncio.Future[None] | None = None
     # Events being written for a client thread that waits for them.
     writing: int = 0
 
@@ -159,7 +162,14 @@ class EngineRuntime:
     async def start(self) -> None:
         """Register, apply the autostart rules, start what should run, then keep reconciling."""
         self.renewed_at = time.monotonic()
-        await database_sync_to_async(self._register)()
+        waited = False
+        while (other := await database_sync_to_async(self._register)()) is not None:
+            if not waited:
+                log.error("engine id %s is in use by %s; waiting until it stops (give every "
+                          "engine process its own WAHA_WORKER_ID)", self.worker_id, other)
+                waited = True
+            await asyncio.sleep(self.renew_seconds)
+        self.renewed_at = time.monotonic()
         if self.layer is not None:
             await self.layer.group_add(groups.ENGINES_GROUP, self.channel)
             self.tasks.append(asyncio.create_task(self._listen(), name="engine-listen"))
@@ -207,10 +217,19 @@ class EngineRuntime:
             await asyncio.sleep(self.renew_seconds)
             began = time.monotonic()
             try:
-                owned = await database_sync_to_async(self._heartbeat)()
+                # Off the thread every other database call queues on: a busy boot must not
+                # delay the renewal into the fence.
+                owned = await database_sync_to_async(self._heartbeat, thread_sensitive=False)()
             except Exception:
                 log.exception("renewing the leases failed; retrying")
                 continue
+            if owned is None:
+                log.error("engine id %s was taken by another process while this one could not "
+                          "renew; stopping every client", self.worker_id)
+                self.stopping = True
+                for slot in list(self.slots.values()):
+                    self._spawn(self._end(slot, logout=False))
+                return
             self.renewed_at = began
             for name in set(self.slots) - owned:
                 self._spawn(self._safe_reconcile(name))  # taken over: end our client
@@ -277,50 +296,53 @@ class EngineRuntime:
         """Bring one session in line with its row. Returns True when a client was started."""
         if self.stopping:
             return False
-        async with self.locks[name]:
-            row = await database_sync_to_async(self._load)(name)
-            slot = self.slots.get(name)
-            if slot is not None and (row is None or row.uid != slot.spec.uid):
-                # Deleted (or deleted and created again): unlink the old device.
-                await self._end(slot, logout=True)
-                slot = None
-            if row is None:
-                return False
-            unlinked = False
-            if row.logout_pending:
+        with log_context(session=name, worker_id=self.worker_id):
+            async with self.locks[name]:
+                row = await database_sync_to_async(self._load)(name)
+                slot = self.slots.get(name)
+                if slot is not None and slot.ended:
+                    return False  # its client is still stopping; the next pass starts another
+                if slot is not None and (row is None or row.uid != slot.spec.uid):
+                    # Deleted (or deleted and created again): unlink the old device.
+                    await self._end(slot, logout=True)
+                    slot = None
+                if row is None:
+                    return False
+                unlinked = False
+                if row.logout_pending:
+                    if not await database_sync_to_async(self._claim)(row.uid):
+                        return False
+                    if slot is not None:
+                        await self._end(slot, logout=True)
+                        slot, unlinked = None, True
+                    # The row knows the device even when it was paired after the slot started.
+                    await asyncio.to_thread(self.engine.wipe, _spec(row))
+                    await database_sync_to_async(self._logout_done)(row.uid)
+                if not row.should_run:
+                    if slot is not None:
+                        await self._end(slot, logout=False)
+                    if slot is not None or unlinked:
+                        await database_sync_to_async(services.record_status)(
+                            row.uid, SessionStatus.STOPPED, owner=self.worker_id
+                        )
+                    await database_sync_to_async(self._release)(row.uid)
+                    return False
+                if slot is not None and slot.generation == row.generation:
+                    if not await database_sync_to_async(self._claim)(row.uid):
+                        await self._end(slot, logout=False)  # our lease was lost to another engine
+                    return False
+                if slot is None and self.max_sessions is not None and (
+                    len(self.slots) >= self.max_sessions
+                ):
+                    return False
                 if not await database_sync_to_async(self._claim)(row.uid):
+                    if slot is not None:
+                        await self._end(slot, logout=False)
                     return False
                 if slot is not None:
-                    await self._end(slot, logout=True)
-                    slot, unlinked = None, True
-                # The row knows the device even when it was paired after the slot started.
-                await asyncio.to_thread(self.engine.wipe, _spec(row))
-                await database_sync_to_async(self._logout_done)(row.uid)
-            if not row.should_run:
-                if slot is not None:
                     await self._end(slot, logout=False)
-                if slot is not None or unlinked:
-                    await database_sync_to_async(services.record_status)(
-                        row.uid, SessionStatus.STOPPED, owner=self.worker_id
-                    )
-                await database_sync_to_async(self._release)(row.uid)
-                return False
-            if slot is not None and slot.generation == row.generation:
-                if not await database_sync_to_async(self._claim)(row.uid):
-                    await self._end(slot, logout=False)  # our lease was lost to another engine
-                return False
-            if slot is None and self.max_sessions is not None and (
-                len(self.slots) >= self.max_sessions
-            ):
-                return False
-            if not await database_sync_to_async(self._claim)(row.uid):
-                if slot is not None:
-                    await self._end(slot, logout=False)
-                return False
-            if slot is not None:
-                await self._end(slot, logout=False)
-            await self._start(row)
-            return True
+                await self._start(row)
+                return True
 
     async def _start(self, row: Row) -> None:
         spec = _spec(row)
@@ -329,6 +351,8 @@ class EngineRuntime:
         await database_sync_to_async(services.record_status)(
             row.uid, SessionStatus.STARTING, generation=row.generation, owner=self.worker_id
         )
+        if slot.ended:  # fenced meanwhile: start no client nothing would track
+            return
         slot.drainer = asyncio.create_task(self._drain(slot), name=f"drain-{row.name}")
         slot.client = self.engine.client(
             spec, SlotCallbacks(self, asyncio.get_running_loop(), slot)
@@ -340,12 +364,18 @@ class EngineRuntime:
             slot.queue.put_nowait(("failed", {"reason": str(exc) or type(exc).__name__}))
 
     async def _end(self, slot: Slot, *, logout: bool) -> None:
-        """Take the slot out first, so its late callbacks are dropped, then end its client."""
-        if slot.ended:
-            return
-        slot.ended = True
-        if self.slots.get(slot.spec.name) is slot:
-            del self.slots[slot.spec.name]
+        """End the slot's client; its late callbacks are dropped from now on.
+
+        The slot stays in `slots` until its client has stopped, so no second client of the
+        session starts meanwhile. Every caller waits for the same ending, and a caller that is
+        cancelled does not cancel it.
+        """
+        if slot.ending is None:
+            slot.ended = True
+            slot.ending = asyncio.ensure_future(self._stop_slot(slot, logout=logout))
+        await asyncio.shield(slot.ending)
+
+    async def _stop_slot(self, slot: Slot, *, logout: bool) -> None:
         if slot.client is not None:
             try:
                 await (slot.client.logout() if logout else slot.client.stop())
@@ -357,19 +387,22 @@ class EngineRuntime:
             slot.drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await slot.drainer
+        if self.slots.get(slot.spec.name) is slot:
+            del self.slots[slot.spec.name]
 
     async def _drain(self, slot: Slot) -> None:
         """Apply one slot's callbacks in order, under the session's lock."""
         name = slot.spec.name
-        while True:
-            kind, data = await slot.queue.get()
-            async with self.locks[name]:
-                if self.slots.get(name) is not slot:
-                    return
-                try:
-                    await self._apply(slot, kind, data)
-                except Exception:
-                    log.exception("applying %s of %s failed", kind, name)
+        with log_context(session=name, worker_id=self.worker_id):
+            while True:
+                kind, data = await slot.queue.get()
+                async with self.locks[name]:
+                    if self.slots.get(name) is not slot or slot.ended:
+                        return
+                    try:
+                        await self._apply(slot, kind, data)
+                    except Exception:
+                        log.exception("applying %s of %s failed", kind, name)
 
     async def _apply(self, slot: Slot, kind: str, data: dict[str, Any]) -> None:
         record = database_sync_to_async(services.record_status)
@@ -436,7 +469,7 @@ class EngineRuntime:
 
     async def handle_request(self, op: str, name: str, args: dict[str, Any]) -> Any:
         slot = self.slots.get(name)
-        if slot is None or slot.client is None:
+        if slot is None or slot.client is None or slot.ended:
             raise EngineError(f"Session '{name}' is not running on this engine", 409)
         if op == "request_code":
             return await slot.client.request_code(args["phoneNumber"])
@@ -445,22 +478,42 @@ class EngineRuntime:
         raise EngineError(f"unknown request {op!r}", 400)
 
     # --- database work (run in a thread) ----------------------------------------------------------
-    def _register(self) -> None:
+    def _register(self) -> str | None:
+        """Register under our id; answer who holds it instead while another process runs as us.
+
+        Two live processes under one id would both run every session that id owns.
+        """
         now = timezone.now()
-        EngineProcess.objects.update_or_create(
-            worker_id=self.worker_id,
-            defaults={"engine": self.engine.name, "hostname": socket.gethostname(),
-                      "pid": os.getpid(), "started_at": now, "heartbeat_at": now},
-        )
+        here = (socket.gethostname(), os.getpid())
+        with transaction.atomic():
+            other = (EngineProcess.objects.select_for_update()
+                     .filter(worker_id=self.worker_id).first())
+            if (other is not None and (other.hostname, other.pid) != here
+                    and other.heartbeat_at > now - timedelta(seconds=self.lease_seconds)
+                    and not _gone(other)):
+                return f"pid {other.pid} on {other.hostname}"
+            EngineProcess.objects.update_or_create(
+                worker_id=self.worker_id,
+                defaults={"engine": self.engine.name, "hostname": here[0], "pid": here[1],
+                          "started_at": now, "heartbeat_at": now},
+            )
+        return None
 
     def _unregister(self) -> None:
         Session.objects.owned_by(self.worker_id).update(owner="", lease_expires_at=None)
         EngineProcess.objects.filter(worker_id=self.worker_id).delete()
 
-    def _heartbeat(self) -> set[str]:
-        """Renew every lease we hold; answer the names of the sessions we still own."""
+    def _heartbeat(self) -> set[str] | None:
+        """Renew every lease we hold; answer the names of the sessions we still own, or None
+        when another process has taken our id (after we could not renew for a whole lease)."""
         now = timezone.now()
-        EngineProcess.objects.filter(worker_id=self.worker_id).update(heartbeat_at=now)
+        process = EngineProcess.objects.filter(worker_id=self.worker_id)
+        if not process.filter(hostname=socket.gethostname(), pid=os.getpid()).update(
+                heartbeat_at=now):
+            if process.exists():
+                return None
+            if self._register() is not None:  # our row was removed: put it back
+                return None
         mine = Session.objects.owned_by(self.worker_id)
         mine.update(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
         return set(mine.values_list("name", flat=True))
@@ -509,6 +562,19 @@ class EngineRuntime:
 
     def _logout_done(self, uid: str) -> None:
         Session.objects.filter(uid=uid).update(logout_pending=False, me=None, device_jid="")
+
+
+def _gone(process: EngineProcess) -> bool:
+    """The registered process is known to have exited (it ran on this host)."""
+    if process.hostname != socket.gethostname():
+        return False
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _write(uid: str, kind: str, data: dict[str, Any]) -> None:
