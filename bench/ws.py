@@ -2,12 +2,18 @@
 
     .venv/bin/python bench/ws.py [--sockets 100] [--transitions 240] [--pings 200]
 
-Runs twice, once per channel layer, and prints both side by side:
+Runs three times, one path after the other, and prints them side by side:
 
-- in-memory: `manage.py serve` (fake engine, a fresh temporary data directory with its own
-  SQLite file, a free port on 127.0.0.1), as on the embedded default;
-- Redis: the same with REDIS_URL pointing at our own `redis-server` on a free port (the database
-  stays SQLite; only the channel layer and Celery's broker move to Redis).
+- serve, in-memory layer: `manage.py serve` (fake engine, a fresh temporary data directory with
+  its own SQLite file, a free port on 127.0.0.1), as on the embedded default;
+- serve, Redis layer: the same with REDIS_URL pointing at our own `redis-server` on a free port
+  (the database stays SQLite; only the channel layer and Celery's broker move to Redis);
+- scaled, PostgreSQL + Redis: the scaled topology (bench/topology.py): the web role
+  (`daphne waha_project.asgi:application`) holds the sockets and the engine role
+  (`manage.py run_engines`) the session, with a celery worker and beat, on a throw-away
+  PostgreSQL database and our own redis-server. A status goes engine process → PostgreSQL commit
+  → Redis → web process → socket; a start or stop goes web → Redis (the nudge) → engine. The
+  dashboard user comes from `manage.py createsuperuser` (the scaled roles create none).
 
 Each run logs in to the dashboard over HTTP (a Django session cookie), creates one stopped
 session through the API and opens `--sockets` websockets to /dashboard/ws for all sessions, with
@@ -20,10 +26,10 @@ so the figures are latencies, not queueing. One unmeasured cycle first warms the
 Latency of one receipt = the moment the bench read the status frame off that socket (wall clock)
 - the frame's `changedAt`: the timestamp of the status-history row that `record_status` writes
 in the transaction that publishes `session.status` (the envelope's own `timestamp` is taken a
-moment later in the same transaction, and is not in a status frame). Both are on this machine's
-clock; `changedAt` is whole milliseconds, truncated, so a receipt reads up to 1 ms long. It
-spans the commit, the channel layer, the consumer (which, for SCAN_QR_CODE, reads the row and
-draws the QR code before it sends the status frame) and the websocket write.
+moment later in the same transaction, and is not in a status frame). All processes are on this
+machine's clock; `changedAt` is whole milliseconds, truncated, so a receipt reads up to 1 ms
+long. It spans the commit, the channel layer, the consumer (which, for SCAN_QR_CODE, reads the
+row and draws the QR code before it sends the status frame) and the websocket write.
 
 Baselines, from the same run:
 
@@ -33,7 +39,8 @@ Baselines, from the same run:
 - channel layer alone, no daphne: in this process, `--sockets` channels (from `new_channel()`,
   as consumers get) in one group, each with a receiving task; one `group_send` of an envelope
   like a session.status one at a time, latency = receive - just before `group_send`, as many
-  rounds as there were transitions. Same layer class and settings as the server's.
+  rounds as there were transitions. Same layer class and settings as the server's (for the
+  scaled run, on the topology's redis-server once its web and engine have stopped).
 
 The websocket client is a minimal RFC 6455 one below (the project has no client library); it
 reads every socket on one asyncio loop in this process, so its own delay is in the figures too.
@@ -49,18 +56,16 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import redis
@@ -68,6 +73,7 @@ import redis
 # Run as a script, so the project root is not on the path yet.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.topology import Topology, conditions, conn_note, terminate
 from tests.e2e.live_server import LiveServer, free_port
 from tests.webhooks_noloss import Child
 
@@ -259,7 +265,19 @@ class Run:
         return [value for values in self.by_status.values() for value in values]
 
 
-def login(server: LiveServer) -> str:
+class Web(Protocol):
+    """What the client side needs of a server: `serve` (LiveServer) or the scaled web role."""
+
+    port: int
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def api_key(self) -> str: ...
+
+
+def login(server: Web) -> str:
     """The sessionid cookie of a dashboard login, as a browser gets it."""
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
         page = client.get("/dashboard/login/")
@@ -275,7 +293,7 @@ def login(server: LiveServer) -> str:
         return cookie
 
 
-async def open_sockets(server: LiveServer, cookie: str, tracker: Tracker) -> list[Socket]:
+async def open_sockets(server: Web, cookie: str, tracker: Tracker) -> list[Socket]:
     headers = {"Cookie": f"sessionid={cookie}", "Origin": server.base_url}
     sockets = []
     for start in range(0, tracker.sockets, 20):  # 20 handshakes at a time
@@ -310,7 +328,7 @@ async def cycle(api: httpx.AsyncClient, tracker: Tracker, sockets: list[Socket])
     return started + await step(api, "stop", [tracker.expect(SESSION, STOPPED)], sockets)
 
 
-async def drive(server: LiveServer, cookie: str, sockets_wanted: int, cycles: int,
+async def drive(server: Web, cookie: str, sockets_wanted: int, cycles: int,
                 pings: int) -> tuple[Tracker, list[Key], list[float]]:
     tracker = Tracker(sockets_wanted)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30,
@@ -401,15 +419,17 @@ def start_redis(workdir: Path) -> tuple[Child, str]:
     raise SystemExit("redis-server did not answer within 10 s")
 
 
-def run(label: str, workdir: Path, redis_url: str | None, args: argparse.Namespace) -> Run:
-    env = {"WAHA_DASHBOARD_USERNAME": USERNAME, "WAHA_DASHBOARD_PASSWORD": PASSWORD,
-           # One QR code for the whole run: no rotation republishing SCAN_QR_CODE.
-           "WAHA_QR_FIRST_SECONDS": "3600"}
-    if redis_url:
-        env["REDIS_URL"] = redis_url
+SERVE_ENV = {"WAHA_DASHBOARD_USERNAME": USERNAME, "WAHA_DASHBOARD_PASSWORD": PASSWORD}
+# One QR code for the whole run: no rotation republishing SCAN_QR_CODE.
+QR_ENV = {"WAHA_QR_FIRST_SECONDS": "3600"}
+
+
+def run_serve(label: str, workdir: Path, redis_url: str | None, args: argparse.Namespace) -> Run:
+    """`manage.py serve` on SQLite, on the in-memory layer or (with `redis_url`) on Redis."""
+    env = {**SERVE_ENV, **QR_ENV, **({"REDIS_URL": redis_url} if redis_url else {})}
     server = LiveServer(workdir / "data", env)
     cycles = math.ceil(args.transitions / 3)
-    print(f"{label}: serve, {args.sockets} sockets, {cycles} start/stop cycles ...", flush=True)
+    print(f"{label}: {args.sockets} sockets, {cycles} start/stop cycles ...", flush=True)
     try:
         server.start()
         cookie = login(server)
@@ -418,19 +438,51 @@ def run(label: str, workdir: Path, redis_url: str | None, args: argparse.Namespa
     finally:
         if server.terminate(timeout=30) is None:
             server.kill()
-    by_status: dict[str, list[float]] = {}
-    for status in (STARTING, SCAN_QR_CODE, STOPPED):
-        by_status[status] = tracker.latencies([key for key in keys if key[1] == status])
     if redis_url:
-        from channels_redis.core import RedisChannelLayer
-
-        def make_layer() -> Any:
-            return RedisChannelLayer(hosts=[redis_url], **REDIS_LAYER_CONFIG)
+        layer = asyncio.run(layer_fan_out(redis_layer(redis_url), args.sockets, len(keys)))
     else:
         from channels.layers import InMemoryChannelLayer
 
-        make_layer = InMemoryChannelLayer
-    layer = asyncio.run(layer_fan_out(make_layer, args.sockets, len(keys)))
+        layer = asyncio.run(layer_fan_out(InMemoryChannelLayer, args.sockets, len(keys)))
+    return finish(label, tracker, keys, pings, layer)
+
+
+def run_scaled(label: str, workdir: Path, args: argparse.Namespace) -> Run:
+    """The scaled topology: the sockets on the web process (daphne), the session on the engine
+    process (run_engines), a status going engine → PostgreSQL commit → Redis → web → socket."""
+    topology = Topology(workdir, settings=QR_ENV, conn_max_age=args.conn_max_age)
+    cycles = math.ceil(args.transitions / 3)
+    print(f"{label}: daphne + run_engines + worker + beat, {args.sockets} sockets, {cycles} "
+          f"start/stop cycles ...", flush=True)
+    try:
+        topology.start(dashboard_user=(USERNAME, PASSWORD))
+        cookie = login(topology)
+        tracker, keys, pings = asyncio.run(
+            drive(topology, cookie, args.sockets, cycles, args.pings))
+        assert topology.web is not None
+        for child in [topology.web, *topology.engines]:
+            terminate(child)
+        # On the topology's redis-server, before it stops with the rest.
+        layer = asyncio.run(layer_fan_out(redis_layer(topology.redis_url), args.sockets,
+                                          len(keys)))
+    finally:
+        topology.stop()
+    return finish(label, tracker, keys, pings, layer)
+
+
+def redis_layer(redis_url: str) -> Callable[[], Any]:
+    from channels_redis.core import RedisChannelLayer
+
+    def make_layer() -> Any:
+        return RedisChannelLayer(hosts=[redis_url], **REDIS_LAYER_CONFIG)
+
+    return make_layer
+
+
+def finish(label: str, tracker: Tracker, keys: list[Key], pings: list[float],
+           layer: list[float]) -> Run:
+    by_status = {status: tracker.latencies([key for key in keys if key[1] == status])
+                 for status in (STARTING, SCAN_QR_CODE, STOPPED)}
     return Run(label, by_status, tracker.spreads(keys), len(keys), pings, layer)
 
 
@@ -466,15 +518,6 @@ def print_table(runs: list[Run], sockets: int) -> None:
               f"({r.transitions * sockets} expected)")
 
 
-def versions() -> str:
-    done = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
-                          check=False)
-    redis_version = done.stdout.split(" ")[2].removeprefix("v=") if done.stdout else "?"
-    load = os.getloadavg()[0]
-    return (f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
-            f"{load:.1f}, SQLite (WAL), fake engine, Redis {redis_version}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=100,
@@ -484,20 +527,28 @@ def main() -> None:
                              "start/stop cycles of 3 (default 240)")
     parser.add_argument("--pings", type=int, default=200,
                         help="websocket ping round trips for the baseline (default 200)")
+    parser.add_argument("--conn-max-age", type=float, default=None, metavar="SECONDS",
+                        help="PostgreSQL connections kept this long by the scaled roles "
+                             "(conn_max_age on DATABASE_URL); default: the product's, 0")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="waha-bench-ws-"))
     redis_child: Child | None = None
     try:
-        memory = run("in-memory layer", workdir / "memory", None, args)
+        memory = run_serve("serve, in-memory layer", workdir / "memory", None, args)
         (workdir / "redis").mkdir()
         redis_child, redis_url = start_redis(workdir / "redis")
-        on_redis = run("Redis layer", workdir / "redis", redis_url, args)
+        on_redis = run_serve("serve, Redis layer", workdir / "redis", redis_url, args)
+        redis_child.kill()
+        redis_child = None
+        scaled = run_scaled("scaled, PostgreSQL + Redis", workdir / "scaled", args)
         print()
-        print(versions())
+        print(conditions())
+        print("fake engine; serve on SQLite (WAL); scaled: daphne and run_engines (with a celery "
+              f"worker and beat) on PostgreSQL + Redis{conn_note(args.conn_max_age)}")
         print(f"{args.sockets} dashboard sockets on /dashboard/ws (all sessions), one session "
               f"started and stopped; p50/lay: p50 as a multiple of the group_send baseline's\n")
-        print_table([memory, on_redis], args.sockets)
+        print_table([memory, on_redis, scaled], args.sockets)
     finally:
         if redis_child is not None:
             redis_child.kill()
