@@ -40,6 +40,9 @@ def _worker_starting(sender: WorkController, **kwargs: Any) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
     from . import metrics
+    from .database import keep_connections
+
+    keep_connections()
 
     try:
         exporter = metrics.start_exporter("worker")

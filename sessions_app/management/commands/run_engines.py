@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand
 
 from sessions_app.engines import get_engine
 from sessions_app.runtime import EngineRuntime
+from waha_project.database import keep_connections
 from waha_project.logs import log_context
 from waha_project.metrics import start_exporter
 
@@ -28,6 +29,7 @@ class Command(BaseCommand):
     help = "Run the engine role: live WhatsApp clients for the sessions this process claims."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        keep_connections()
         start_exporter("engine")  # WAHA_METRICS_PORT: this process's counters and clients
         with log_context(worker_id=settings.WORKER_ID):
             asyncio.run(self.run())
