@@ -277,8 +277,9 @@ class EngineRuntime:
 
     # --- reconcile ------------------------------------------------------------------------------
     async def reconcile_all(self, *, boot: bool = False) -> None:
-        names = await database_sync_to_async(self._candidates)()
-        names |= set(self.slots)
+        candidates = await database_sync_to_async(self._candidates)()
+        names = {name for name, row in candidates.items() if not self._steady(name, row)}
+        names |= set(self.slots) - set(candidates)
         delay = settings.AUTO_START_DELAY_SECONDS if boot else 0
         for name in sorted(names):
             started = await self._safe_reconcile(name)
@@ -526,14 +527,25 @@ class EngineRuntime:
                 should_run=True
             )
 
-    def _candidates(self) -> set[str]:
+    def _steady(self, name: str, row: dict[str, Any]) -> bool:
+        """Our live client already runs what the row wants: nothing to reconcile.
+
+        Its lease is renewed by the heartbeat, which also notices one taken over.
+        """
+        slot = self.slots.get(name)
+        return (slot is not None and not slot.ended and slot.spec.uid == row["uid"]
+                and slot.generation == row["generation"] and row["should_run"]
+                and not row["logout_pending"] and row["owner"] == self.worker_id)
+
+    def _candidates(self) -> dict[str, dict[str, Any]]:
+        """The sessions this engine may have to act on, with what reconcile compares, in one
+        query: claimable ones that should run or log out, and its own."""
         now = timezone.now()
         wanted = Q(should_run=True) | Q(logout_pending=True)
         claimable = Session.objects.claimable_by(self.worker_id, now).filter(wanted)
-        mine = Session.objects.owned_by(self.worker_id)
-        return set(claimable.values_list("name", flat=True)) | set(
-            mine.values_list("name", flat=True)
-        )
+        rows = (claimable | Session.objects.owned_by(self.worker_id)).values(
+            "name", "uid", "should_run", "generation", "logout_pending", "owner")
+        return {row["name"]: dict(row) for row in rows}
 
     def _load(self, name: str) -> Row | None:
         values = (
