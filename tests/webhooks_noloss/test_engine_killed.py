@@ -49,12 +49,6 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
         started.stop()
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as started:
-        yield started
-
-
 def arrived_message_ids(receiver: Receiver) -> Counter[str]:
     return Counter(json.loads(request.body)["payload"]["id"] for request in receiver.requests)
 
