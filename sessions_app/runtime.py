@@ -59,10 +59,14 @@ class Slot:
     client: EngineClient | None = None
     queue: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
     drainer: asyncio.Task[None] | None = None
-    ended: bool = False
     ending: asyncio.Future[None] | None = None
     # Events being written for a client thread that waits for them.
     writing: int = 0
+
+    @property
+    def ended(self) -> bool:
+        """Its client is ending or has ended: its callbacks are dropped from now on."""
+        return self.ending is not None
 
 
 class SlotCallbacks:
@@ -227,24 +231,29 @@ class EngineRuntime:
                 log.error("engine id %s was taken by another process while this one could not "
                           "renew; stopping every client", self.worker_id)
                 self.stopping = True
-                for slot in list(self.slots.values()):
-                    self._spawn(self._end(slot, logout=False))
+                self._end_every_client()
                 return
             self.renewed_at = began
             for name in set(self.slots) - owned:
                 self._spawn(self._safe_reconcile(name))  # taken over: end our client
+
+    def _end_every_client(self) -> int:
+        """Begin ending every client not already ending; answer how many."""
+        live = [slot for slot in self.slots.values() if not slot.ended]
+        for slot in live:
+            self._spawn(self._end(slot, logout=False))
+        return len(live)
 
     async def _fence(self) -> None:
         """Stop every client before leases that could not be renewed may pass to another engine."""
         while True:
             await asyncio.sleep(min(1.0, self.renew_seconds))
             unrenewed = time.monotonic() - self.renewed_at
-            if self.slots and unrenewed > self.lease_seconds - self.fence_margin:
+            if unrenewed > self.lease_seconds - self.fence_margin and (
+                    stopping := self._end_every_client()):
                 log.error("engine %s could not renew its leases for %.1f s; stopping its %d "
                           "clients so that no session runs in two engines", self.worker_id,
-                          unrenewed, len(self.slots))
-                for slot in list(self.slots.values()):
-                    self._spawn(self._end(slot, logout=False))
+                          unrenewed, stopping)
 
     async def _tick(self) -> None:
         while True:
@@ -372,7 +381,6 @@ class EngineRuntime:
         cancelled does not cancel it.
         """
         if slot.ending is None:
-            slot.ended = True
             slot.ending = asyncio.ensure_future(self._stop_slot(slot, logout=logout))
         await asyncio.shield(slot.ending)
 
