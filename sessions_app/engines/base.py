@@ -1,7 +1,9 @@
 """The engine protocol: what the runtime needs from a WhatsApp client implementation.
 
 The runtime owns the session rows; an engine only runs clients and reports through
-`EngineCallbacks`, whose methods are safe to call from any thread and return at once.
+`EngineCallbacks`, whose methods are safe to call from any thread. Status callbacks return at
+once; `event` and `history` called from a client thread return once the runtime has kept them,
+so a client acknowledges a message to WhatsApp only after that.
 """
 
 from __future__ import annotations

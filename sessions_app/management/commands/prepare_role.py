@@ -29,6 +29,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import Error as DatabaseError
 from django.db.migrations.executor import MigrationExecutor
 
+from waha_project.logs import redact_url
+
 ROLES = ("web", "engine", "worker", "beat")
 POSTGRESQL = "django.db.backends.postgresql"
 POLL_SECONDS = 0.5
@@ -68,14 +70,12 @@ def database_problem() -> str | None:
 def redis_problem() -> str | None:
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2,
-                                  socket_timeout=2)
+    from sessions_app.api.server import check_redis
+
     try:
-        client.ping()
+        check_redis()
     except redis.RedisError as exc:
-        return f"Redis ({settings.REDIS_URL}) does not answer: {_one_line(exc)}"
-    finally:
-        client.close()
+        return f"Redis ({redact_url(settings.REDIS_URL)}) does not answer: {_one_line(exc)}"
     return None
 
 
