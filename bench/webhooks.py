@@ -16,7 +16,7 @@ script running that runtime rather than `manage.py run_engines` itself:
 
 - embedded default: one child holding what `manage.py serve` runs for this, minus daphne (which
   takes no request here): Django on a fresh SQLite file, the in-memory channel layer and broker,
-  the engine runtime on the child's asyncio loop, `EmbeddedWorker` and `EmbeddedBeat`
+  the engine runtime on the child's asyncio loop, `EmbeddedWorker` and `embedded_beat()`
   (waha_project.embedded) on threads;
 - scaled topology (bench/topology.py): a throw-away PostgreSQL database, our own redis-server,
   `celery -A waha_project worker --pool threads` and `celery beat` children, and the engine
@@ -292,19 +292,17 @@ def deliveries_written() -> int:
 
 
 async def start_embedded_worker(concurrency: int) -> None:
-    """EmbeddedWorker and EmbeddedBeat as `serve` starts them; returns once the worker consumes
+    """EmbeddedWorker and embedded_beat() as `serve` starts them; returns once the worker consumes
     (its consumer's ready callback, which the embedded worker leaves unused)."""
     import threading
 
-    from django.conf import settings
-
-    from waha_project.embedded import EmbeddedBeat, EmbeddedWorker
+    from waha_project.embedded import EmbeddedWorker, embedded_beat
 
     worker = EmbeddedWorker(concurrency)
     ready = threading.Event()
     worker.controller.consumer.init_callback = lambda consumer: ready.set()
     worker.start()
-    EmbeddedBeat(settings.WEBHOOK_SWEEP_SECONDS).start()
+    embedded_beat().start()
     if not await asyncio.to_thread(ready.wait, 60):
         raise SystemExit("the embedded worker was not consuming within 60 s")
 

@@ -2,19 +2,16 @@
 
 Everything here is read-only: the desired state changes only through `services` (the actions
 below), and the observed state belongs to the engine that owns the session. Secrets in the
-config are masked (`admin_masking`) and the QR value, a credential, is never shown.
+config are masked (`masked_config`) and the QR value, a credential, is never shown.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext, unquote
@@ -23,37 +20,32 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from waha_project.errors import SessionNotFound
+from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, pretty_json
+from webhooks_app.admin import WebhookColumns, masked_webhook
 from webhooks_app.models import Webhook
 
 from . import services
-from .admin_masking import ReadOnlyInline, WebhookColumns, masked_config, pretty_json
+from .errors import SessionNotFound
 from .models import EngineProcess, Session, SessionStatus, SessionStatusChange
 
 log = logging.getLogger("waha.admin")
 
 
-# --- lifecycle operations: one table for the bulk actions and the change page's buttons -------
-@dataclass(frozen=True)
-class Operation:
-    run: Callable[[str], Any]
-    label: str
-    done: str
-    confirm: bool = False
-
-
-OPERATIONS: dict[str, Operation] = {
-    "start": Operation(services.start_session, "Start", "Start requested for"),
-    "stop": Operation(services.stop_session, "Stop", "Stop requested for"),
-    "restart": Operation(services.restart_session, "Restart", "Restart requested for"),
-    # Logout unlinks the phone: getting it back needs the customer to scan a new QR code.
-    "logout": Operation(services.logout_session, "Logout", "Logout requested for",
-                        confirm=True),
-}
+def masked_config(config: object) -> Any:
+    """A copy of a session config with `webhooks[].hmac.key`, `webhooks[].customHeaders[].value`
+    and `proxy.password` masked. Anything not shaped as expected is kept as it is."""
+    if not isinstance(config, dict):
+        return config
+    result = dict(config)
+    if isinstance(result.get("webhooks"), list):
+        result["webhooks"] = [masked_webhook(webhook) for webhook in result["webhooks"]]
+    proxy = result.get("proxy")
+    if isinstance(proxy, dict) and proxy.get("password"):
+        result["proxy"] = {**proxy, "password": MASK}
+    return result
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -241,7 +233,7 @@ class SessionAdmin(admin.ModelAdmin):
     def operate(self, request: HttpRequest, sessions: QuerySet[Session] | Sequence[Session],
                 name: str) -> int:
         """Run one lifecycle operation per session through `services`; report the count."""
-        operation = OPERATIONS[name]
+        operation = services.LIFECYCLE[name]
         done, missing = 0, []
         for session in sessions:
             try:
@@ -258,7 +250,8 @@ class SessionAdmin(admin.ModelAdmin):
             self.log_change(request, session, f"{operation.label} from the admin")
         if done or not missing:
             self.message_user(
-                request, f"{operation.done} {done} {model_ngettext(self.opts, done)}.",
+                request, f"{operation.label} requested for {done} "
+                         f"{model_ngettext(self.opts, done)}.",
                 messages.SUCCESS,
             )
         if missing:
@@ -292,13 +285,13 @@ class SessionAdmin(admin.ModelAdmin):
     def operate_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if name not in OPERATIONS or not self.has_change_permission(request):
+        if name not in services.LIFECYCLE or not self.has_change_permission(request):
             raise PermissionDenied
         session = self.get_object(request, unquote(object_id))
         if session is None:
             self.message_user(request, f"No session with id {object_id}.", messages.WARNING)
             return HttpResponseRedirect(reverse("admin:sessions_app_session_changelist"))
-        if OPERATIONS[name].confirm and request.POST.get("confirmed") != "yes":
+        if services.LIFECYCLE[name].confirm and request.POST.get("confirmed") != "yes":
             return self.confirm_logout(request, [session], bulk=False)
         self.operate(request, [session], name)
         return HttpResponseRedirect(
@@ -312,7 +305,7 @@ class SessionAdmin(admin.ModelAdmin):
             operations = [
                 {"name": name, "label": operation.label,
                  "url": reverse("admin:sessions_app_session_operate", args=[object_id, name])}
-                for name, operation in OPERATIONS.items()
+                for name, operation in services.LIFECYCLE.items()
             ]
         context = {**(extra_context or {}), "session_operations": operations}
         return super().change_view(request, object_id, form_url, context)
@@ -342,7 +335,7 @@ def me_field(session: Session, key: str) -> str | None:
 
 # --- engine processes ------------------------------------------------------------------------
 @admin.register(EngineProcess)
-class EngineProcessAdmin(admin.ModelAdmin):
+class EngineProcessAdmin(ReadOnlyAdmin):
     list_display = ("worker_id", "engine", "hostname", "pid", "started_at", "heartbeat_at",
                     "alive", "sessions_owned")
     list_filter = ("engine", "hostname")
@@ -352,19 +345,8 @@ class EngineProcessAdmin(admin.ModelAdmin):
 
     @admin.display(description="alive", boolean=True)
     def alive(self, process: EngineProcess) -> bool:
-        # The same horizon as the health check's engines probe.
-        horizon = timedelta(seconds=max(settings.LEASE_SECONDS, 3 * settings.RECONCILE_SECONDS))
-        return process.heartbeat_at >= timezone.now() - horizon
+        return process.is_alive()
 
     @admin.display(description="sessions owned")
     def sessions_owned(self, process: EngineProcess) -> int:
         return Session.objects.owned_by(process.worker_id).count()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -7,3 +7,8 @@ class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "WhatsApp sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import monitoring
+
+        monitoring.register()

@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from webhooks_app.subscriptions import ALL, matches
+
 from . import groups
 
 
@@ -24,8 +26,8 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=1008)
             return
         session = (query.get("session") or ["*"])[0] or "*"
-        names = [n.strip() for value in query.get("events", ["*"]) for n in value.split(",")]
-        self.events = {n for n in names if n} or {"*"}
+        names = [n.strip() for value in query.get("events", [ALL]) for n in value.split(",")]
+        self.events = {n for n in names if n} or {ALL}
         self.groups_joined = [
             groups.ALL_SESSIONS_GROUP if session == "*" else groups.session_group(session)
         ]
@@ -40,6 +42,5 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     async def waha_event(self, message: dict[str, Any]) -> None:
         envelope = message["envelope"]
         name = envelope["event"]
-        wanted = name in self.events or ("*" in self.events and name != "engine.event")
-        if wanted:
+        if matches(self.events, name):
             await self.send_json(envelope)

@@ -12,15 +12,14 @@ from django.conf import settings
 from django.db import transaction
 from ulid import ULID
 
-from waha_project import metrics
 from waha_project.logs import log_context
+from webhooks_app import services as webhooks
 
-from . import groups
+from . import groups, monitoring
+from .engines import ENGINE_LABEL
 from .models import Session
 
 log = logging.getLogger("waha.events")
-
-ENGINE_LABEL = "GOWS"
 
 
 def environment() -> dict[str, Any]:
@@ -52,18 +51,16 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
 
     Called inside the transaction that made the change, so a rolled-back change sends nothing.
     """
-    from webhooks_app.services import enqueue
-
     envelope = build_envelope(session, event, payload)
     with log_context(session=session.name, event_id=envelope["id"]):
-        enqueue(session, envelope)
+        webhooks.enqueue(session.pk, envelope)
     transaction.on_commit(lambda: _published(envelope))
     return envelope
 
 
 def _published(envelope: dict[str, Any]) -> None:
     """After the commit: count it, say so, and send it to the channel-layer groups."""
-    metrics.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
+    monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
     with log_context(session=envelope["session"], event_id=envelope["id"]):
         log.debug("published %s", envelope["event"])
         _send_to_groups(envelope)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from ulid import ULID
+
+from waha_project.timestamps import ms
 
 
 class SessionStatus(models.TextChoices):
@@ -25,10 +28,6 @@ def new_uid() -> str:
 
 def default_session_name() -> str:
     return f"session_{new_uid()}"
-
-
-def ms(moment: datetime | None) -> int | None:
-    return None if moment is None else int(moment.timestamp() * 1000)
 
 
 class SessionQuerySet(models.QuerySet["Session"]):
@@ -101,6 +100,16 @@ class Session(models.Model):
     def is_running(self) -> bool:
         return self.display_status != SessionStatus.STOPPED
 
+    def qr_may_come(self) -> bool:
+        """Still starting, or scanning without a code yet; WORKING or FAILED will bring none."""
+        status = self.display_status
+        return status == SessionStatus.STARTING or (
+            status == SessionStatus.SCAN_QR_CODE and not self.qr_value
+        )
+
+    def has_qr(self) -> bool:
+        return self.display_status == SessionStatus.SCAN_QR_CODE and bool(self.qr_value)
+
     def lease_is_live(self, now: datetime | None = None) -> bool:
         now = now or timezone.now()
         return bool(self.owner) and self.lease_expires_at is not None and (
@@ -113,9 +122,6 @@ class Session(models.Model):
             {"status": change.status, "timestamp": ms(change.timestamp)}
             for change in reversed(changes)
         ]
-
-    def lease_until(self, seconds: float) -> datetime:
-        return timezone.now() + timedelta(seconds=seconds)
 
 
 class SessionStatusChange(models.Model):
@@ -132,6 +138,17 @@ class SessionStatusChange(models.Model):
         return f"{self.session_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
+def heartbeat_horizon() -> timedelta:
+    """How old an engine's last heartbeat may be while it still counts as alive: a lease, and
+    at least three reconcile passes (it beats once a pass)."""
+    return timedelta(seconds=max(settings.LEASE_SECONDS, 3 * settings.RECONCILE_SECONDS))
+
+
+class EngineProcessQuerySet(models.QuerySet["EngineProcess"]):
+    def alive(self, now: datetime | None = None) -> EngineProcessQuerySet:
+        return self.filter(heartbeat_at__gte=(now or timezone.now()) - heartbeat_horizon())
+
+
 class EngineProcess(models.Model):
     """One running engine process and its heartbeat."""
 
@@ -142,6 +159,8 @@ class EngineProcess(models.Model):
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
 
+    objects = EngineProcessQuerySet.as_manager()
+
     class Meta:
         ordering = ["worker_id"]
         verbose_name_plural = "engine processes"
@@ -149,30 +168,8 @@ class EngineProcess(models.Model):
     def __str__(self) -> str:
         return self.worker_id
 
-
-class EventName(models.TextChoices):
-    SESSION_STATUS = "session.status"
-    MESSAGE = "message"
-    MESSAGE_ANY = "message.any"
-    MESSAGE_ACK = "message.ack"
-    MESSAGE_REACTION = "message.reaction"
-    MESSAGE_REVOKED = "message.revoked"
-    MESSAGE_EDITED = "message.edited"
-    PRESENCE_UPDATE = "presence.update"
-    GROUP_JOIN = "group.v2.join"
-    GROUP_LEAVE = "group.v2.leave"
-    GROUP_UPDATE = "group.v2.update"
-    GROUP_PARTICIPANTS = "group.v2.participants"
-    CALL_RECEIVED = "call.received"
-    CALL_ACCEPTED = "call.accepted"
-    CALL_REJECTED = "call.rejected"
-    ENGINE_EVENT = "engine.event"
-
-
-class RetryPolicy(models.TextChoices):
-    CONSTANT = "constant"
-    LINEAR = "linear"
-    EXPONENTIAL = "exponential"
+    def is_alive(self, now: datetime | None = None) -> bool:
+        return self.heartbeat_at >= (now or timezone.now()) - heartbeat_horizon()
 
 
 # --- the store: chats, contacts and messages (sessions_app/store.py fills it) -------------------

@@ -23,7 +23,6 @@ import os
 import socket
 import threading
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -40,14 +39,12 @@ from django.utils import timezone
 
 from waha_project.logs import log_context
 
-from . import groups, services
+from . import groups, monitoring, services
 from .engines import Engine, EngineClient, EngineError, SessionSpec
 from .models import EngineProcess, Session, SessionStatus
 
 log = logging.getLogger("waha.engine")
 
-# The runtimes of this process, for /metrics (callback backlog, live clients).
-RUNNING: weakref.WeakSet[EngineRuntime] = weakref.WeakSet()
 
 
 @dataclass
@@ -183,13 +180,13 @@ class EngineRuntime:
         await self.reconcile_all(boot=True)
         self.tasks.append(asyncio.create_task(self._tick(), name="engine-tick"))
         self.started.set()
-        RUNNING.add(self)
+        monitoring.RUNTIMES.add(self)
         log.info("engine %s (%s) running", self.worker_id, self.engine.name)
 
     async def shutdown(self) -> None:
         """Stop every client and hand the sessions back, keeping what the user wanted."""
         self.stopping = True
-        RUNNING.discard(self)
+        monitoring.RUNTIMES.discard(self)
         pending = [*self.tasks, *self.inflight]
         for task in pending:
             task.cancel()
@@ -469,22 +466,22 @@ class EngineRuntime:
                                                message.get("args") or {})
             reply = {"ok": True, "result": result}
         except EngineError as exc:
-            reply = {"ok": False, "status": exc.status, "message": exc.message}
+            reply = {"ok": False, "message": exc.message}
         except Exception as exc:
             log.exception("request %s for %s failed", message.get("op"), message.get("session"))
-            reply = {"ok": False, "status": 500, "message": f"{type(exc).__name__}: {exc}"}
+            reply = {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
         if self.layer is not None and message.get("reply"):
             await self.layer.send(message["reply"], reply)
 
     async def handle_request(self, op: str, name: str, args: dict[str, Any]) -> Any:
         slot = self.slots.get(name)
         if slot is None or slot.client is None or slot.ended:
-            raise EngineError(f"Session '{name}' is not running on this engine", 409)
+            raise EngineError(f"Session '{name}' is not running on this engine")
         if op == "request_code":
             return await slot.client.request_code(args["phoneNumber"])
         if op == "send_text":
             return await slot.client.send_text(args["chatId"], args["text"], args.get("reply_to"))
-        raise EngineError(f"unknown request {op!r}", 400)
+        raise EngineError(f"unknown request {op!r}")
 
     # --- database work (run in a thread) ----------------------------------------------------------
     def _register(self) -> str | None:

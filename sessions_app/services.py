@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +22,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from waha_project.errors import EngineUnavailable, SessionNotFound, UnprocessableEntity
 from webhooks_app.services import sync_webhooks
 
 from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
+from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
 from .models import Session, SessionStatus, SessionStatusChange, default_session_name
 
 log = logging.getLogger("waha.sessions")
@@ -44,11 +47,11 @@ def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> 
             session = Session.objects.create(
                 name=name, config=config, should_run=start, generation=1 if start else 0
             )
-            sync_webhooks(session)
+            sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
             _record_change(session, SessionStatus.STOPPED)
             session.save(update_fields=["status", "status_changed_at"])
     except IntegrityError:
-        raise UnprocessableEntity(
+        raise SessionExists(
             f"Session '{name}' already exists. Use PUT to update it."
         ) from None
     if start:
@@ -61,7 +64,7 @@ def update_config(name: str, config: dict[str, Any]) -> Session:
     with transaction.atomic():
         session = _locked(name)
         session.config = config
-        sync_webhooks(session)
+        sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
         fields = ["config", "updated_at"]
         if session.should_run:
             session.generation = F("generation") + 1
@@ -158,7 +161,7 @@ def delete_session(name: str) -> None:
 def upsert_and_start(name: str, config: dict[str, Any] | None) -> Session:
     """The deprecated `POST /api/sessions/start`: create or update, then start."""
     if not name:
-        raise UnprocessableEntity("Session name is required")
+        raise WrongState("Session name is required")
     try:
         get_session(name)
     except SessionNotFound:
@@ -168,8 +171,29 @@ def upsert_and_start(name: str, config: dict[str, Any] | None) -> Session:
             session = _locked(name)
             session.config = config
             session.save(update_fields=["config", "updated_at"])
-            sync_webhooks(session)
+            sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
     return start_session(name)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One lifecycle operation on a session, as the API, the dashboard and the admin offer it."""
+
+    name: str
+    run: Callable[[str], Session]
+    label: str
+    # What the dashboard says once it is asked for ({name} is the session's).
+    done: str
+    # Logout unlinks the phone: getting it back needs the customer to scan a new QR code.
+    confirm: bool = False
+
+
+LIFECYCLE: dict[str, Operation] = {operation.name: operation for operation in (
+    Operation("start", start_session, "Start", "Session {name} is starting."),
+    Operation("stop", stop_session, "Stop", "Session {name} stopped."),
+    Operation("restart", restart_session, "Restart", "Session {name} is restarting."),
+    Operation("logout", logout_session, "Logout", "Session {name} logged out.", confirm=True),
+)}
 
 
 def list_sessions(include_stopped: bool) -> list[Session]:
@@ -197,6 +221,58 @@ def _locked(name: str) -> Session:
 def spec_of(session: Session) -> SessionSpec:
     return SessionSpec(name=session.name, uid=session.uid, config=session.config,
                        device_jid=session.device_jid)
+
+
+# --- what needs the live client: asked of the owning engine -----------------------------------
+def wait_for_qr(name: str) -> Session:
+    """Wait for the session to run, then for a QR code (API.md): WAHA_QR_WAIT_* seconds."""
+    session = get_session(name)
+    deadline = time.monotonic() + settings.QR_WAIT_RUNNING_SECONDS
+    while not session.is_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+        session = get_session(name)
+    if session.is_running():
+        deadline = time.monotonic() + settings.QR_WAIT_SCAN_SECONDS
+        while session.qr_may_come() and time.monotonic() < deadline:
+            time.sleep(0.1)
+            session = get_session(name)
+    if not session.has_qr():
+        message = "Session status is not as expected. Try again later or restart the session"
+        raise WrongState(message, details={
+            "error": message, "session": name, "status": session.display_status,
+            "expected": [SessionStatus.SCAN_QR_CODE],
+        })
+    return session
+
+
+def request_code(name: str, phone_number: str) -> str:
+    """A pairing code for `phone_number`, from the engine that runs the session."""
+    session = get_session(name)
+    state = session.display_status
+    if state not in (SessionStatus.SCAN_QR_CODE, SessionStatus.STARTING):
+        raise WrongState(
+            f"Can request code only in SCAN_QR_CODE status. The current status is {state}"
+        )
+    return str(async_to_sync(ask_engine)(session, "request_code", phoneNumber=phone_number))
+
+
+def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -> Any:
+    """Send through a WORKING session; the sent message is kept in the store when it is on."""
+    session = get_session(name)
+    state = session.display_status
+    if state != SessionStatus.WORKING:
+        raise WrongState(
+            "Session status is not as expected. "
+            f"The current status is {state}, expected {SessionStatus.WORKING}"
+        )
+    message = async_to_sync(ask_engine)(session, "send_text", chatId=chat_id, text=text,
+                                        reply_to=reply_to)
+    if isinstance(message, dict):
+        try:
+            store.save_sent(session, message)
+        except Exception:  # sent is sent: an error here would invite a duplicate retry
+            log.exception("could not store the message sent through %s", session.name)
+    return message
 
 
 # --- observed state, from the engine runtime ---------------------------------------------------
@@ -333,5 +409,5 @@ async def ask_engine(session: Session, op: str, **args: Any) -> Any:
             f"The engine did not answer within {settings.ENGINE_REQUEST_TIMEOUT_SECONDS:g} s"
         ) from None
     if not answer.get("ok"):
-        raise EngineError(answer.get("message", "engine error"), answer.get("status", 422))
+        raise EngineError(answer.get("message", "engine error"))
     return answer.get("result")

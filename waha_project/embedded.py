@@ -1,11 +1,12 @@
-"""Running the Celery worker inside the `serve` process (embedded default)."""
+"""Running the Celery worker and beat inside the `serve` process (embedded default)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
+from typing import Any
 
+from celery.beat import EmbeddedService
 from celery.worker import WorkController
 
 from .celery import app
@@ -43,36 +44,8 @@ class EmbeddedWorker:
         self.thread.join(timeout)
 
 
-class EmbeddedBeat:
-    """What celery beat does in the scaled topology: the webhook sweeper and pruning."""
-
-    PRUNE_EVERY_SECONDS = 3600.0
-
-    def __init__(self, sweep_seconds: float) -> None:
-        self.sweep_seconds = sweep_seconds
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="webhook-sweeper", daemon=True)
-
-    def _run(self) -> None:
-        from django.db import close_old_connections
-
-        from webhooks_app import services
-
-        next_prune = 0.0
-        while not self.stopped.wait(self.sweep_seconds):
-            try:
-                services.sweep()
-                if time.monotonic() >= next_prune:
-                    services.prune()
-                    next_prune = time.monotonic() + self.PRUNE_EVERY_SECONDS
-            except Exception:
-                log.exception("the webhook sweeper failed; trying again")
-            finally:
-                close_old_connections()
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.stopped.set()
-        self.thread.join(timeout)
+def embedded_beat() -> Any:
+    """Celery's own beat on a thread, with the schedule of the scaled topology's `celery beat`
+    (settings.CELERY_BEAT_SCHEDULE), kept in memory: no schedule file in the data directory.
+    Its tasks go through the in-process broker to the embedded worker."""
+    return EmbeddedService(app, thread=True, scheduler_cls="celery.beat:Scheduler")

@@ -15,24 +15,49 @@ from rest_framework.views import exception_handler as drf_exception_handler
 log = logging.getLogger("waha.api")
 
 
-class SessionNotFound(exceptions.NotFound):
-    default_detail = "Session not found"
+# --- domain errors: what went wrong, in the product's words; the handler below picks the code
+class DomainError(Exception):
+    """A failure the caller can act on. Services raise these; they know nothing of HTTP."""
+
+    default_message = "The request cannot be carried out"
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None
+                 ) -> None:
+        self.message = message or self.default_message
+        # Extra fields of the answer (WAHA's QR error names the session, status and expected).
+        self.details = details or {}
+        super().__init__(self.message)
 
 
-class UnprocessableEntity(exceptions.APIException):
+class NotFound(DomainError):
+    default_message = "Not found"
+
+
+class WrongState(DomainError):
     """Wrong state for an action, or a name already taken: WAHA answers 422."""
 
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "Unprocessable Entity"
-
-    def __init__(self, message: str | dict[str, Any]) -> None:
-        self.body = message
-        super().__init__(message if isinstance(message, str) else str(message))
+    default_message = "Unprocessable Entity"
 
 
-class EngineUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The engine did not answer in time"
+class Unavailable(DomainError):
+    """Something the request needs (an engine, the channel layer) did not answer."""
+
+    default_message = "Service unavailable"
+
+
+# One table from a kind of domain error to its HTTP answer.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    WrongState: status.HTTP_422_UNPROCESSABLE_ENTITY,
+    Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+
+
+def status_of(error: DomainError) -> int:
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_STATUS:
+            return DOMAIN_STATUS[kind]
+    return status.HTTP_422_UNPROCESSABLE_ENTITY
 
 
 def error_body(code: int, message: Any) -> dict[str, Any]:
@@ -66,9 +91,12 @@ def flatten_validation(detail: Any, prefix: str = "") -> list[str]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, UnprocessableEntity) and isinstance(exc.body, dict):
-        return Response({"statusCode": 422, **exc.body, "message": exc.body.get("error")},
-                        status=422)
+    if isinstance(exc, DomainError):
+        code = status_of(exc)
+        if exc.details:
+            return Response({"statusCode": code, **exc.details, "message": exc.message},
+                            status=code)
+        return Response(error_body(code, exc.message), status=code)
     if isinstance(exc, exceptions.ValidationError):
         return Response(error_body(400, flatten_validation(exc.detail)), status=400)
     if isinstance(exc, exceptions.ParseError):

@@ -2,7 +2,8 @@
 
 - Counters and histograms (events published, webhook attempts and their latency) and the engine
   runtimes of this process (callback backlog, live clients) are in prometheus_client's default
-  registry: every process has its own.
+  registry: every process has its own. Each app defines its own in its `monitoring.py` and
+  registers its collectors when it is ready: this module knows no app.
 - Gauges read from the database (sessions, engine processes, stored deliveries) are served only
   by the web role's `/metrics`, one aggregate query per family, so scraping every engine and
   worker never counts the same rows twice.
@@ -13,27 +14,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 from prometheus_client import (
     REGISTRY,
-    Counter,
-    Histogram,
     disable_created_metrics,
     make_wsgi_app,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.exposition import ThreadingWSGIServer, choose_encoder
 from prometheus_client.registry import Collector
 
@@ -44,140 +42,30 @@ log = logging.getLogger("waha.metrics")
 # `_created` samples (when each series began) double the output for nothing a dashboard uses.
 disable_created_metrics()
 
-# --- counted where the work happens ----------------------------------------------------------
-EVENTS_PUBLISHED = Counter(
-    "waha_events_published", "Events published (their transaction committed), by event name.",
-    ["event"],
-)
-
-# A delivery's status after an attempt, as the outcome of that attempt.
-OUTCOMES = {"delivered": "delivered", "pending": "retry", "failed": "failed"}
-WEBHOOK_ATTEMPTS = Counter(
-    "waha_webhook_attempts",
-    "Webhook delivery attempts by outcome: delivered; retry (failed, another attempt is "
-    "scheduled); failed (failed for good: no attempt left, or 410 Gone).",
-    ["outcome"],
-)
-for _outcome in OUTCOMES.values():
-    WEBHOOK_ATTEMPTS.labels(outcome=_outcome)
-
-WEBHOOK_ATTEMPT_SECONDS = Histogram(
-    "waha_webhook_attempt_duration_seconds",
-    "How long one webhook request took (connect, send, read the answer), every outcome.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-WEBHOOK_DELIVERY_LATENCY = Histogram(
-    "waha_webhook_delivery_latency_seconds",
-    "From the event's creation to its successful delivery, retries and queueing included.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400),
-)
+# --- collectors the apps register (AppConfig.ready) ------------------------------------------
+# Gauges read from the database: served only by the web role's /metrics.
+DATABASE_COLLECTORS: list[Collector] = []
 
 
-def observe_attempt(status: str, event_timestamp_ms: int, duration_ms: int,
-                    finished: datetime) -> None:
-    """One recorded attempt: its outcome, its duration, and the latency of a delivered one."""
-    WEBHOOK_ATTEMPTS.labels(outcome=OUTCOMES[status]).inc()
-    WEBHOOK_ATTEMPT_SECONDS.observe(duration_ms / 1000)
-    if status == "delivered":
-        latency = finished.timestamp() - event_timestamp_ms / 1000
-        WEBHOOK_DELIVERY_LATENCY.observe(max(latency, 0.0))
+def register_database_collector(collector: Collector) -> None:
+    """Add an app's database gauges to the web role's `/metrics` (once per kind)."""
+    if all(type(known) is not type(collector) for known in DATABASE_COLLECTORS):
+        DATABASE_COLLECTORS.append(collector)
 
 
-# --- this process's engine runtimes ------------------------------------------------------------
-class EngineRuntimeCollector(Collector):
-    """The engine runtimes running in this process (none in a web-only or worker process)."""
-
-    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-        return (
-            GaugeMetricFamily("waha_engine_callback_backlog",
-                              "Client callbacks received and not yet applied, by engine process.",
-                              labels=["worker_id"]),
-            GaugeMetricFamily("waha_engine_live_clients",
-                              "Live WhatsApp clients of this process, by engine process.",
-                              labels=["worker_id"]),
-        )
-
-    def describe(self) -> Iterable[Metric]:
-        return self._families()
-
-    def collect(self) -> Iterable[Metric]:
-        from sessions_app.runtime import RUNNING  # the runtime imports what imports us
-
-        backlog, clients = self._families()
-        for runtime in list(RUNNING):
-            backlog.add_metric([runtime.worker_id], runtime.callback_backlog())
-            clients.add_metric([runtime.worker_id], len(runtime.slots))
-        return backlog, clients
-
-
-REGISTRY.register(EngineRuntimeCollector())
-
-
-# --- read from the database, served by the web role only ---------------------------------------
-class DatabaseCollector(Collector):
-    def collect(self) -> Iterable[Metric]:
-        yield self._sessions()
-        yield from self._engine_processes()
-        yield self._deliveries()
-
-    def _sessions(self) -> Metric:
-        from django.db.models import Count
-
-        from sessions_app.models import Session, SessionStatus
-
-        family = GaugeMetricFamily(
-            "waha_sessions", "Sessions by status and owning engine process (owner empty: "
-            "no engine holds it).", labels=["status", "owner"])
-        counts = {(status, ""): 0 for status in SessionStatus.values}
-        rows = Session.objects.order_by().values("status", "owner").annotate(n=Count("pk"))
-        for row in rows:
-            counts[(row["status"], row["owner"])] = row["n"]
-        for (status, owner), n in sorted(counts.items()):
-            family.add_metric([status, owner], n)
-        return family
-
-    def _engine_processes(self) -> Iterator[Metric]:
-        from sessions_app.models import EngineProcess
-
-        processes = list(EngineProcess.objects.order_by()
-                         .values_list("worker_id", "engine", "heartbeat_at"))
-        yield GaugeMetricFamily(
-            "waha_engine_processes", "Engine processes registered in the database (a process "
-            "that died without stopping stays until its heartbeat is cleaned up).",
-            value=len(processes))
-        ages = GaugeMetricFamily(
-            "waha_engine_heartbeat_age_seconds", "Seconds since each engine process's last "
-            "heartbeat (it beats every WAHA_RECONCILE_SECONDS).", labels=["worker_id", "engine"])
-        now = timezone.now()
-        for worker_id, engine, heartbeat_at in processes:
-            ages.add_metric([worker_id, engine], max((now - heartbeat_at).total_seconds(), 0.0))
-        yield ages
-
-    def _deliveries(self) -> Metric:
-        from django.db.models import Count
-
-        from webhooks_app.models import Delivery, DeliveryStatus
-
-        family = GaugeMetricFamily(
-            "waha_webhook_deliveries", "Stored webhook deliveries by status (delivered ones are "
-            "pruned after WAHA_WEBHOOK_RETENTION_DAYS).", labels=["status"])
-        counts = dict.fromkeys(DeliveryStatus.values, 0)
-        for row in Delivery.objects.order_by().values("status").annotate(n=Count("pk")):
-            counts[row["status"]] = row["n"]
-        for status, n in counts.items():
-            family.add_metric([status], n)
-        return family
+def register_process_collector(collector: Collector) -> None:
+    """Add an app's gauges of this process's own state to every exporter of this process."""
+    with contextlib.suppress(ValueError):  # already registered (ready() runs once a process)
+        REGISTRY.register(collector)
 
 
 class WebScrape(Collector):
     """What the web role's `/metrics` serves: this process's registry and the database."""
 
-    def __init__(self) -> None:
-        self.database = DatabaseCollector()
-
     def collect(self) -> Iterable[Metric]:
         yield from REGISTRY.collect()
-        yield from self.database.collect()
+        for collector in DATABASE_COLLECTORS:
+            yield from collector.collect()
 
 
 WEB_SCRAPE = WebScrape()

@@ -200,7 +200,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "sessions_app.models.SessionStatus",
-        "RetryPolicyEnum": "sessions_app.models.RetryPolicy",
+        "RetryPolicyEnum": "webhooks_app.models.RetryPolicy",
         "HealthStatusEnum": [("ok", "ok"), ("error", "error")],
     },
 }

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from .health import HealthView, PingView
 from .metrics import metrics_view
 
 handler404 = "waha_project.errors.not_found"
@@ -14,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Prometheus text, not part of the JSON API: a plain Django view, so not in the schema.
     path("metrics", metrics_view, name="metrics"),
+    path("ping", PingView.as_view(), name="ping"),
+    path("health", HealthView.as_view(), name="health"),
     path("", include("webhooks_app.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("admin/", admin.site.urls),

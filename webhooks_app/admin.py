@@ -21,13 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from sessions_app.admin_masking import (
-    ReadOnlyInline,
-    WebhookColumns,
-    header_names,
-    mask,
-    pretty_json,
-)
+from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, mask, pretty_json
 
 from .models import Delivery, DeliveryAttempt, Webhook
 from .services import redeliver
@@ -35,15 +29,53 @@ from .services import redeliver
 RESPONSE_EXCERPT_CHARS = 200
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+def masked_headers(headers: object) -> list[Any]:
+    """`[{name, value}]` with the values masked: a header often carries a token."""
+    if not isinstance(headers, list):
+        return []
+    return [
+        {**header, "value": MASK} if isinstance(header, dict) and "value" in header else header
+        for header in headers
+    ]
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+def masked_webhook(config: object) -> object:
+    """A copy of one `config.webhooks` entry with its HMAC key and header values masked."""
+    if not isinstance(config, dict):
+        return config
+    result = dict(config)
+    hmac = result.get("hmac")
+    if isinstance(hmac, dict) and hmac.get("key"):
+        result["hmac"] = {**hmac, "key": MASK}
+    if result.get("customHeaders"):
+        result["customHeaders"] = masked_headers(result["customHeaders"])
+    return result
+
+
+def header_names(headers: object) -> str:
+    """The names of `[{name, value}]` custom headers, for a column that shows no value."""
+    if not isinstance(headers, list):
+        return "-"
+    names = [str(header.get("name", "?")) for header in headers if isinstance(header, dict)]
+    return ", ".join(names) or "-"
+
+
+class WebhookColumns:
+    """Admin columns of a Webhook with its secrets masked: shared by its admin and the
+    session's inline."""
+
+    @admin.display(description="HMAC key")
+    def hmac(self, webhook: Webhook) -> str:
+        return mask(webhook.hmac_key)
+
+    @admin.display(description="retries")
+    def retries(self, webhook: Webhook) -> str:
+        return (f"{webhook.retry_attempts} retries, {webhook.retry_policy}, "
+                f"{webhook.retry_delay_seconds} s")
+
+    @admin.display(description="custom headers (values masked)")
+    def custom_header_names(self, webhook: Webhook) -> str:
+        return header_names(webhook.custom_headers)
 
 
 @admin.register(Webhook)

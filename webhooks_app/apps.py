@@ -10,6 +10,8 @@ class WebhooksAppConfig(AppConfig):
 
     def ready(self) -> None:
         # A bad WHATSAPP_HOOK_* value stops start-up, naming the variable.
+        from . import monitoring
         from .config import global_webhook
 
         global_webhook()
+        monitoring.register()

@@ -8,6 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from waha_project.errors import flatten_validation
+
+from .api.serializers import WebhookSerializer
+
 FIELD_VARIABLES = {
     "url": "WHATSAPP_HOOK_URL",
     "events": "WHATSAPP_HOOK_EVENTS",
@@ -53,9 +57,6 @@ def _parse(items: tuple[tuple[str, str], ...]) -> dict[str, Any] | None:
         raw["retries"] = retries
     if env.get("WHATSAPP_HOOK_CUSTOM_HEADERS"):
         raw["customHeaders"] = _headers(env["WHATSAPP_HOOK_CUSTOM_HEADERS"])
-
-    from sessions_app.api.serializers import WebhookSerializer
-    from waha_project.errors import flatten_validation
 
     serializer = WebhookSerializer(data=raw)
     if not serializer.is_valid():

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from django.db import models
 
-from sessions_app.models import RetryPolicy, Session
-
 DEFAULT_RETRY_ATTEMPTS = 15
 DEFAULT_RETRY_DELAY_SECONDS = 2
 RESPONSE_BYTES_KEPT = 20_000
 
 
+class RetryPolicy(models.TextChoices):
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
 class Webhook(models.Model):
     """One entry of a session's `config.webhooks`, kept in step with create and PUT."""
 
-    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="webhooks")
+    session = models.ForeignKey("sessions_app.Session", on_delete=models.CASCADE,
+                                related_name="webhooks")
     position = models.PositiveIntegerField()
     url = models.URLField(max_length=2048)
     events = models.JSONField(default=list)

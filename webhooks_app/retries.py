@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from sessions_app.models import RetryPolicy
+from .models import RetryPolicy
 
 JITTER = 0.2
 # Longer is no retry in practice, and a receiver's Retry-After (or a far exponential retry) must

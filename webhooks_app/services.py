@@ -21,11 +21,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sessions_app.models import RetryPolicy, Session
-from waha_project import metrics
+from waha_project.celery import app as celery_app
 from waha_project.logs import log_context, redact_url
 
-from . import signing, transport
+from . import monitoring, signing, transport
 from .config import global_webhook
 from .models import (
     DEFAULT_RETRY_ATTEMPTS,
@@ -34,12 +33,15 @@ from .models import (
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
+    RetryPolicy,
     Webhook,
 )
 from .retries import retry_wait
+from .subscriptions import matches
 
 log = logging.getLogger("waha.webhooks")
 
+DELIVER_TASK = "webhooks_app.tasks.deliver"
 SWEEP_BATCH = 500
 # A claimed attempt may take the whole timeout; after this much longer it counts as lost.
 CLAIM_MARGIN_SECONDS = 30
@@ -50,34 +52,29 @@ def user_agent() -> str:
     return f"WAHA-Django/{settings.WAHA_VERSION}"
 
 
-def matches(events: Iterable[str], event: str) -> bool:
-    """`*` is every event but engine.event, which must be named."""
-    names = set(events)
-    return event in names or ("*" in names and event != "engine.event")
-
-
 # --- configs ----------------------------------------------------------------------------------
-def sync_webhooks(session: Session) -> None:
-    """Make the session's Webhook rows match its config.webhooks."""
-    Webhook.objects.filter(session=session).delete()
-    rows = [_webhook_row(session, index, config)
-            for index, config in enumerate((session.config or {}).get("webhooks") or [])]
-    Webhook.objects.bulk_create(rows)
+def sync_webhooks(session_id: int, configs: list[dict[str, Any]] | None) -> None:
+    """Make a session's Webhook rows match its `config.webhooks`."""
+    Webhook.objects.filter(session_id=session_id).delete()
+    Webhook.objects.bulk_create([
+        Webhook(session_id=session_id, position=index, events=list(config.get("events") or []),
+                **_target_of(config))
+        for index, config in enumerate(configs or [])
+    ])
 
 
-def _webhook_row(session: Session, index: int, config: dict[str, Any]) -> Webhook:
+def _target_of(config: dict[str, Any]) -> dict[str, Any]:
+    """Where and how a webhook config sends: the fields a Webhook and a Delivery share."""
     retries = config.get("retries") or {}
-    return Webhook(
-        session=session,
-        position=index,
-        url=config["url"],
-        events=list(config.get("events") or []),
-        hmac_key=((config.get("hmac") or {}).get("key")) or "",
-        retry_policy=retries.get("policy") or RetryPolicy.CONSTANT,
-        retry_delay_seconds=_default(retries.get("delaySeconds"), DEFAULT_RETRY_DELAY_SECONDS),
-        retry_attempts=_default(retries.get("attempts"), DEFAULT_RETRY_ATTEMPTS),
-        custom_headers=list(config.get("customHeaders") or []),
-    )
+    return {
+        "url": config["url"],
+        "hmac_key": ((config.get("hmac") or {}).get("key")) or "",
+        "custom_headers": list(config.get("customHeaders") or []),
+        "retry_policy": retries.get("policy") or RetryPolicy.CONSTANT,
+        "retry_delay_seconds": _default(retries.get("delaySeconds"),
+                                        DEFAULT_RETRY_DELAY_SECONDS),
+        "retry_attempts": _default(retries.get("attempts"), DEFAULT_RETRY_ATTEMPTS),
+    }
 
 
 def _default(value: int | None, default: int) -> int:
@@ -85,24 +82,26 @@ def _default(value: int | None, default: int) -> int:
 
 
 # --- publishing -------------------------------------------------------------------------------
-def enqueue(session: Session, envelope: dict[str, Any]) -> list[Delivery]:
-    """Write one delivery per matching webhook; queue them when the transaction commits."""
+def enqueue(session_id: int, envelope: dict[str, Any]) -> list[Delivery]:
+    """Write one delivery per matching webhook of the session (and the global one); queue them
+    when the transaction commits."""
     event = envelope["event"]
     targets: list[tuple[Webhook | None, dict[str, Any]]] = [
         (hook, _target(hook))
-        for hook in Webhook.objects.filter(session=session) if matches(hook.events, event)
+        for hook in Webhook.objects.filter(session_id=session_id)
+        if matches(hook.events, event)
     ]
     shared = global_webhook()
     if shared is not None and matches(shared["events"], event):
-        targets.append((None, _target(_webhook_row(session, 0, shared))))
+        targets.append((None, _target_of(shared)))
     if not targets:
         return []
     body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
     now = timezone.now()
     deliveries = Delivery.objects.bulk_create([
-        Delivery(webhook=hook, is_global=hook is None, session_name=session.name, event=event,
-                 event_id=envelope["id"], event_timestamp=envelope["timestamp"], body=body,
-                 next_attempt_at=now, enqueued_at=now, **target)
+        Delivery(webhook=hook, is_global=hook is None, session_name=envelope["session"],
+                 event=event, event_id=envelope["id"], event_timestamp=envelope["timestamp"],
+                 body=body, next_attempt_at=now, enqueued_at=now, **target)
         for hook, target in targets
     ])
     ids = [delivery.pk for delivery in deliveries]
@@ -118,11 +117,10 @@ def _target(hook: Webhook) -> dict[str, Any]:
 
 
 def queue(ids: Iterable[int], countdown: float = 0) -> None:
-    from .tasks import deliver
-
+    """Ring the bell: one `deliver` task per delivery, sent by name (tasks.py imports us)."""
     for delivery_id in ids:
         try:
-            deliver.apply_async((delivery_id,), countdown=countdown or None)
+            celery_app.send_task(DELIVER_TASK, (delivery_id,), countdown=countdown or None)
         except Exception:  # the broker is down: the row is there, the sweeper will queue it
             log.warning("could not queue delivery %s; the sweeper will", delivery_id,
                         exc_info=True)
@@ -192,7 +190,7 @@ def record(delivery: Delivery, number: int, started: datetime,
         if countdown is not None:
             pk = delivery.pk
             transaction.on_commit(lambda: queue([pk], countdown=countdown))
-    metrics.observe_attempt(status, delivery.event_timestamp, result.duration_ms, now)
+    monitoring.observe_attempt(status, delivery.event_timestamp, result.duration_ms, now)
     if status == DeliveryStatus.FAILED:
         log.warning("webhook delivery %s (%s → %s) failed for good after %d attempt(s): %s",
                     delivery.pk, delivery.event, redact_url(delivery.url), number, error)

@@ -9,7 +9,7 @@ from waha_project.logs import log_context
 from . import services
 
 
-@shared_task(name="webhooks_app.tasks.deliver", acks_late=True, reject_on_worker_lost=True,
+@shared_task(name=services.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True,
              ignore_result=True)
 def deliver(delivery_id: int) -> None:
     with log_context(delivery_id=delivery_id):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from asgiref.sync import async_to_sync
 from django.db.models import Model, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
@@ -13,13 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from waha_project.errors import UnprocessableEntity
+from waha_project.api import E400, E401, E404, E422, E503, validated
 
 from .. import services, store
-from ..engines import EngineError
-from ..models import SessionStatus
 from . import messages_serializers as m
-from .views import E400, E401, E404, E422, E503, SESSION_PARAM, validated
+from .views import SESSION_PARAM
 
 log = logging.getLogger("waha.api")
 
@@ -98,23 +95,6 @@ class SendTextView(APIView):
     )
     def post(self, request: Request) -> Response:
         body = validated(m.SendTextSerializer, request.data)
-        current = services.get_session(body.get("session") or m.DEFAULT_SESSION)
-        state = current.display_status
-        if state != SessionStatus.WORKING:
-            raise UnprocessableEntity(
-                "Session status is not as expected. "
-                f"The current status is {state}, expected {SessionStatus.WORKING}"
-            )
-        try:
-            message = async_to_sync(services.ask_engine)(
-                current, "send_text", chatId=body["chatId"], text=body["text"],
-                reply_to=body.get("reply_to") or None,
-            )
-        except EngineError as exc:
-            raise UnprocessableEntity(exc.message) from None
-        if isinstance(message, dict):
-            try:
-                store.save_sent(current, message)
-            except Exception:  # sent is sent: a 500 here would invite a duplicate retry
-                log.exception("could not store the message sent through %s", current.name)
+        message = services.send_text(body.get("session") or m.DEFAULT_SESSION, body["chatId"],
+                                     body["text"], body.get("reply_to") or None)
         return Response(message, status=status.HTTP_201_CREATED)

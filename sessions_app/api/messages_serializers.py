@@ -7,8 +7,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from waha_project.api import StrictCharField, WahaSerializer
+
 from ..models import Chat, Contact
-from .fields import StrictCharField, WahaSerializer
 
 DEFAULT_SESSION = "default"  # WAHA's default when a body names no session
 DEFAULT_LIMIT = 100

@@ -8,78 +8,25 @@ from typing import Any
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from webhooks_app.signing import RESERVED_HEADERS
+from waha_project.api import (
+    StrictBooleanField,
+    StrictCharField,
+    WahaSerializer,
+)
+from waha_project.timestamps import ms
+from webhooks_app.api.serializers import WebhookSerializer
 
-from ..models import EventName, RetryPolicy, Session, SessionStatus, ms
-from .fields import StrictBooleanField, StrictCharField, StrictIntegerField, WahaSerializer
+from ..engines import ENGINE_LABEL
+from ..models import Session, SessionStatus
 
 SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 HOST_PORT_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^\s:@/]+(?::[^\s@/]*)?@)?"
                           r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?$")
-MAX_RETRY_ATTEMPTS = 100
-MAX_RETRY_DELAY_SECONDS = 86_400
 
 
 class ClientSerializer(WahaSerializer):
     deviceName = StrictCharField(required=False, allow_null=True, max_length=64)
     browserName = StrictCharField(required=False, allow_null=True, max_length=64)
-
-
-class HmacSerializer(WahaSerializer):
-    key = StrictCharField(required=False, allow_null=True, allow_blank=False, max_length=1024)
-
-
-class RetriesSerializer(WahaSerializer):
-    policy = serializers.ChoiceField(choices=RetryPolicy.choices, required=False, allow_null=True)
-    delaySeconds = StrictIntegerField(required=False, allow_null=True, min_value=0,
-                                      max_value=MAX_RETRY_DELAY_SECONDS)
-    attempts = StrictIntegerField(required=False, allow_null=True, min_value=0,
-                                  max_value=MAX_RETRY_ATTEMPTS)
-
-
-class CustomHeaderSerializer(WahaSerializer):
-    name = StrictCharField(max_length=256)
-    value = StrictCharField(allow_blank=True, max_length=8192, trim_whitespace=False)
-
-    def validate_name(self, value: str) -> str:
-        if not HEADER_NAME_RE.match(value):
-            raise serializers.ValidationError(f"'{value}' is not a valid header name")
-        if value.lower() in RESERVED_HEADERS:
-            raise serializers.ValidationError(
-                f"'{value}' is set by the server and cannot be overridden"
-            )
-        return value
-
-    def validate_value(self, value: str) -> str:
-        if "\r" in value or "\n" in value or "\x00" in value:
-            raise serializers.ValidationError("must not contain CR, LF or NUL characters")
-        if not value.isascii():
-            # HTTP header values are sent as ASCII; anything else could never be delivered.
-            raise serializers.ValidationError("must contain ASCII characters only")
-        return value
-
-
-class WebhookSerializer(WahaSerializer):
-    url = serializers.URLField(max_length=2048)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=[*EventName.values, "*"]),
-        allow_empty=False, max_length=64,
-    )
-    hmac = HmacSerializer(required=False, allow_null=True)
-    retries = RetriesSerializer(required=False, allow_null=True)
-    customHeaders = serializers.ListField(child=CustomHeaderSerializer(), required=False,
-                                         allow_null=True, max_length=64)
-
-    def validate_url(self, value: str) -> str:
-        from webhooks_app.transport import TargetPolicy, check_url_literal
-
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("must be an http or https URL")
-        refused = check_url_literal(value, TargetPolicy.from_settings())
-        if refused:
-            raise serializers.ValidationError(f"this address is never contacted: {refused}")
-        return value
 
 
 class IgnoreSerializer(WahaSerializer):
@@ -232,7 +179,7 @@ def session_info(session: Session, *, with_engine: bool = False,
     }
     if with_engine:
         info["engine"] = {
-            "engine": "GOWS",
+            "engine": ENGINE_LABEL,
             "driver": driver,
             "worker": session.owner or None,
             "state": session.status,
@@ -254,12 +201,6 @@ class SessionInfoSerializer(serializers.Serializer):
 
 class SessionDetailSerializer(SessionInfoSerializer):
     engine = EngineInfoSerializer()
-
-
-class ErrorSerializer(serializers.Serializer):
-    statusCode = serializers.IntegerField()
-    message = serializers.JSONField()
-    error = serializers.CharField()
 
 
 class QRStatusErrorSerializer(serializers.Serializer):

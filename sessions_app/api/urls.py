@@ -24,6 +24,4 @@ urlpatterns = [
          name="session-contacts-all"),
     path("api/server/version", server.VersionView.as_view(), name="server-version"),
     path("api/server/status", server.StatusView.as_view(), name="server-status"),
-    path("ping", server.PingView.as_view(), name="ping"),
-    path("health", server.HealthView.as_view(), name="health"),
 ]

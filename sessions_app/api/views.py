@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import base64
-import time
-from functools import lru_cache
-from io import BytesIO
 from typing import Any
 
-import qrcode
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,18 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from waha_project.errors import UnprocessableEntity
+from waha_project.api import E400, E401, E404, E422, E503, validated
+from waha_project.errors import WrongState
 
-from .. import services
-from ..engines import EngineError, get_engine
-from ..models import Session, SessionStatus
+from .. import qr, services
+from ..engines import get_engine
+from ..models import Session
 from . import serializers as s
-
-E400 = OpenApiResponse(s.ErrorSerializer, description="Invalid input; message names the field")
-E401 = OpenApiResponse(s.ErrorSerializer, description="Missing or wrong API key")
-E404 = OpenApiResponse(s.ErrorSerializer, description="Session not found")
-E422 = OpenApiResponse(s.ErrorSerializer, description="Wrong state for this action")
-E503 = OpenApiResponse(s.ErrorSerializer, description="The engine did not answer in time")
 
 ME_OR_NULL = OpenApiResponse(
     {"allOf": [{"$ref": "#/components/schemas/Me"}], "nullable": True},
@@ -42,14 +31,6 @@ NAME_PARAM = OpenApiParameter("name", str, OpenApiParameter.PATH,
                               description="Session name", pattern=r"^[a-zA-Z0-9_-]+$")
 SESSION_PARAM = OpenApiParameter("session", str, OpenApiParameter.PATH,
                                  description="Session name", pattern=r"^[a-zA-Z0-9_-]+$")
-
-
-def validated(serializer_class: type[s.WahaSerializer], data: Any) -> dict[str, Any]:
-    if data is None or data == b"":
-        data = {}
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def config_of(body: dict[str, Any]) -> dict[str, Any]:
@@ -202,7 +183,7 @@ class LegacyStopView(LegacyRouteView):
         body = validated(s.SessionStopLegacySerializer, request.data)
         name = body.get("name") or ""
         if not name:
-            raise UnprocessableEntity("Session name is required")
+            raise WrongState("Session name is required")
         if body.get("logout"):
             services.delete_session(name)
         else:
@@ -221,54 +202,12 @@ class LegacyLogoutView(LegacyRouteView):
         body = validated(s.SessionLogoutLegacySerializer, request.data)
         name = body.get("name") or ""
         if not name:
-            raise UnprocessableEntity("Session name is required")
+            raise WrongState("Session name is required")
         services.delete_session(name)
         return Response(status=status.HTTP_201_CREATED)
 
 
 # --- authentication of a session ----------------------------------------------------------------
-@lru_cache(maxsize=256)
-def qr_png(value: str) -> bytes:
-    image = qrcode.make(value, box_size=8, border=4)
-    buffer = BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def wait_for_qr(name: str) -> Session:
-    """Wait up to 5 s for the session to run, then up to 10 s for a QR code (API.md)."""
-    session = services.get_session(name)
-    deadline = time.monotonic() + settings.QR_WAIT_RUNNING_SECONDS
-    while not session.is_running() and time.monotonic() < deadline:
-        time.sleep(0.1)
-        session = services.get_session(name)
-    if session.is_running():
-        deadline = time.monotonic() + settings.QR_WAIT_SCAN_SECONDS
-        while _qr_may_come(session) and time.monotonic() < deadline:
-            time.sleep(0.1)
-            session = services.get_session(name)
-    if not _has_qr(session):
-        raise UnprocessableEntity({
-            "error": "Session status is not as expected. Try again later or restart the session",
-            "session": name,
-            "status": session.display_status,
-            "expected": [SessionStatus.SCAN_QR_CODE],
-        })
-    return session
-
-
-def _qr_may_come(session: Session) -> bool:
-    """Still starting, or scanning without a code yet; WORKING or FAILED will bring none."""
-    status = session.display_status
-    return status == SessionStatus.STARTING or (
-        status == SessionStatus.SCAN_QR_CODE and not session.qr_value
-    )
-
-
-def _has_qr(session: Session) -> bool:
-    return session.display_status == SessionStatus.SCAN_QR_CODE and bool(session.qr_value)
-
-
 class QRView(APIView):
     @extend_schema(
         summary="The QR code to link the session",
@@ -291,10 +230,10 @@ class QRView(APIView):
         fmt = request.query_params.get("format", "image")
         if fmt not in {"image", "raw"}:
             raise exceptions.ValidationError({"format": ["must be image or raw"]})
-        current = wait_for_qr(session)
+        current = services.wait_for_qr(session)
         if fmt == "raw":
             return Response({"value": current.qr_value})
-        png = qr_png(current.qr_value)
+        png = qr.png(current.qr_value)
         if "application/json" in request.headers.get("Accept", ""):
             return Response({"mimetype": "image/png",
                              "data": base64.b64encode(png).decode("ascii")})
@@ -311,16 +250,5 @@ class RequestCodeView(APIView):
     )
     def post(self, request: Request, session: str) -> Response:
         body = validated(s.RequestCodeSerializer, request.data)
-        current = services.get_session(session)
-        state = current.display_status
-        if state not in (SessionStatus.SCAN_QR_CODE, SessionStatus.STARTING):
-            raise UnprocessableEntity(
-                f"Can request code only in SCAN_QR_CODE status. The current status is {state}"
-            )
-        try:
-            code = async_to_sync(services.ask_engine)(
-                current, "request_code", phoneNumber=body["phoneNumber"]
-            )
-        except EngineError as exc:
-            raise UnprocessableEntity(exc.message) from None
+        code = services.request_code(session, body["phoneNumber"])
         return Response({"code": code}, status=status.HTTP_201_CREATED)

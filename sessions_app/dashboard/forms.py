@@ -18,7 +18,8 @@ from django.conf import settings
 from django.forms import formset_factory
 from rest_framework import serializers
 
-from waha_project.errors import UnprocessableEntity
+from webhooks_app.models import RetryPolicy
+from webhooks_app.subscriptions import EventName
 
 from .. import services
 from ..api.serializers import (
@@ -26,8 +27,9 @@ from ..api.serializers import (
     SessionCreateSerializer,
     SessionUpdateSerializer,
 )
+from ..errors import SessionExists
 from ..ignore import IgnoreRules
-from ..models import EventName, RetryPolicy, Session
+from ..models import Session
 
 EVENT_CHOICES = [("*", "* (every event but engine.event)"),
                  *[(name, name) for name in EventName.values]]
@@ -278,8 +280,8 @@ class SessionEditor:
             try:
                 return services.create_session(self.validated.get("name") or None, config,
                                                start=bool(self.validated.get("start")))
-            except UnprocessableEntity as exc:
-                self.attach("name", str(exc.detail))
+            except SessionExists as exc:
+                self.attach("name", exc.message)
                 raise
         return services.update_config(self.session.name, config)
 

@@ -16,9 +16,11 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from waha_project.timestamps import ms
+
 from ..api.serializers import SESSION_NAME_RE
-from ..api.views import qr_png
-from ..models import Session, SessionStatus, ms
+from ..models import Session, SessionStatus
+from ..qr import png as qr_png
 
 FRAME_STATUS = "status"
 FRAME_QR = "qr"

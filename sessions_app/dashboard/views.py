@@ -8,7 +8,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import async_to_sync
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -19,15 +18,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.exceptions import APIException
 
-from waha_project.errors import UnprocessableEntity
+from waha_project.errors import DomainError
+from waha_project.timestamps import ms
 from webhooks_app import services as webhook_services
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
+from webhooks_app.subscriptions import EventName
 
 from .. import services
-from ..engines import EngineError, get_engine
-from ..models import EventName, Session, SessionStatus, ms
+from ..engines import get_engine
+from ..errors import SessionExists, SessionNotFound
+from ..models import Session, SessionStatus
 from . import live
 from .forms import PairingForm, SessionEditor
 
@@ -40,12 +41,6 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
     "object-src 'none'"
 )
-ACTIONS: dict[str, tuple[Callable[[str], Session], str]] = {
-    "start": (services.start_session, "Session {name} is starting."),
-    "stop": (services.stop_session, "Session {name} stopped."),
-    "restart": (services.restart_session, "Session {name} is restarting."),
-    "logout": (services.logout_session, "Session {name} logged out."),
-}
 DELIVERIES_PER_PAGE = 50
 HISTORY_SHOWN = 50
 
@@ -78,10 +73,10 @@ class PageNotFound(Exception):
 
 
 def session_or_404(name: str) -> Session:
-    session = Session.objects.filter(name=name).first()
-    if session is None:
-        raise PageNotFound(f"There is no session named {name}.")
-    return session
+    try:
+        return services.get_session(name)
+    except SessionNotFound:
+        raise PageNotFound(f"There is no session named {name}.") from None
 
 
 def dashboard_view(view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
@@ -128,12 +123,6 @@ def row(session: Session) -> dict[str, Any]:
         "changed_at": session.status_changed_at,
         "running": status != SessionStatus.STOPPED,
     }
-
-
-def error_text(exc: APIException | EngineError) -> str:
-    if isinstance(exc, EngineError):
-        return exc.message
-    return str(exc.detail)
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -198,7 +187,7 @@ def edit(request: HttpRequest, session: Session | None) -> HttpResponse:
         return render_form(request, editor, status=400)
     try:
         saved = editor.save()
-    except UnprocessableEntity:  # the name is taken; the error is beside the field now
+    except SessionExists:  # the name is taken; the error is beside the field now
         return render_form(request, editor, status=400)
     if session is None:
         messages.success(request, f"Session {saved.name} created.")
@@ -220,15 +209,15 @@ def render_form(request: HttpRequest, editor: SessionEditor, status: int = 200) 
 @dashboard_view
 @require_POST
 def session_action(request: HttpRequest, name: str, action: str) -> HttpResponse:
-    if action not in ACTIONS:
+    operation = services.LIFECYCLE.get(action)
+    if operation is None:
         raise PageNotFound(f"There is no action named {action}.")
-    flow, done = ACTIONS[action]
     try:
-        flow(name)
-    except APIException as exc:
-        messages.error(request, f"Could not {action} {name}: {error_text(exc)}")
+        operation.run(name)
+    except DomainError as exc:
+        messages.error(request, f"Could not {action} {name}: {exc.message}")
     else:
-        messages.success(request, done.format(name=name))
+        messages.success(request, operation.done.format(name=name))
     return HttpResponseRedirect(next_url(request, reverse("dashboard:session", args=[name])))
 
 
@@ -252,18 +241,13 @@ def session_request_code(request: HttpRequest, name: str) -> HttpResponse:
     number = pairing.validated_number()
     if number is None:
         return render_detail(request, session, pairing, status=400)
-    state = session.display_status
-    if state not in (SessionStatus.SCAN_QR_CODE, SessionStatus.STARTING):
-        pairing.add_error("phone_number", "Can request code only in SCAN_QR_CODE status. "
-                                          f"The current status is {state}")
-        return render_detail(request, session, pairing, status=422)
     try:
-        code = async_to_sync(services.ask_engine)(session, "request_code", phoneNumber=number)
-    except (EngineError, APIException) as exc:
-        pairing.add_error("phone_number", error_text(exc))
+        code = services.request_code(session.name, number)
+    except DomainError as exc:
+        pairing.add_error("phone_number", exc.message)
         return render_detail(request, session, pairing, status=422)
     return render_detail(request, session, PairingForm(initial={"phone_number": number}),
-                         code=str(code))
+                         code=code)
 
 
 # --- events -----------------------------------------------------------------------------------

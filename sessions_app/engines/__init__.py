@@ -6,9 +6,19 @@ from functools import cache
 
 from django.conf import settings
 
-from .base import Engine, EngineCallbacks, EngineClient, EngineError, SessionSpec
+from .base import (
+    ENGINE_LABEL,
+    Engine,
+    EngineCallbacks,
+    EngineClient,
+    EngineError,
+    SessionSpec,
+)
 
-__all__ = ["Engine", "EngineCallbacks", "EngineClient", "EngineError", "SessionSpec", "get_engine"]
+__all__ = [
+    "ENGINE_LABEL", "Engine", "EngineCallbacks", "EngineClient", "EngineError", "SessionSpec",
+    "get_engine",
+]
 
 
 @cache

@@ -12,14 +12,15 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from waha_project.errors import WrongState
 
-class EngineError(Exception):
-    """A failure an API caller can act on; `status` is the HTTP code to answer with."""
+# The engine name WAHA's answers and envelopes carry: WAHA clients know GOWS (its Go engine,
+# whatsmeow, which neonize wraps too); the driver actually running is in `engine.driver`.
+ENGINE_LABEL = "GOWS"
 
-    def __init__(self, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+
+class EngineError(WrongState):
+    """A client could not do what was asked (not running, not connected, refused by WhatsApp)."""
 
 
 @dataclass(frozen=True)

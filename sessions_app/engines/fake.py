@@ -167,7 +167,7 @@ class FakeEngine(Engine):
         try:
             return self.live[session_name]
         except KeyError:
-            raise EngineError(f"no live fake client for {session_name}", 404) from None
+            raise EngineError(f"no live fake client for {session_name}") from None
 
     def _went_live(self, client: FakeClient) -> None:
         name = client.spec.name

@@ -45,8 +45,9 @@ from neonize.events import (
 from neonize.proto.Neonize_pb2 import ChatPresence, ConnectFailureReason, Receipt, TemporaryBan
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ProtocolMessage
 
+from webhooks_app.subscriptions import EventName
+
 from ..ignore import IgnoreRules
-from ..models import EventName
 
 log = logging.getLogger("waha.engine.neonize")
 

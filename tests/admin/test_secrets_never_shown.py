@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from sessions_app.admin_masking import MASK, masked_config
+from sessions_app.admin import masked_config
 from sessions_app.models import EngineProcess, Session
+from waha_project.admin import MASK
 from webhooks_app.models import Delivery, Webhook
 
 from . import (

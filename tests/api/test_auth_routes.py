@@ -11,9 +11,9 @@ from io import BytesIO
 import pytest
 from PIL import Image
 
-from sessions_app.api.views import qr_png
 from sessions_app.engines.fake import QR_EXPIRED
 from sessions_app.models import Session
+from sessions_app.qr import png as qr_png
 
 from ..conftest import wait_for, wait_status
 

@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from sessions_app.models import EngineProcess, Session
 from tests.e2e.live_server import free_port
 from waha_project import metrics
+from webhooks_app import monitoring
 from webhooks_app.models import Delivery
 
 from ..conftest import API_KEY, wait_for
@@ -146,8 +147,8 @@ def test_an_attempt_is_counted_by_outcome_with_its_latency():
     finished = timezone.now()
     created_ms = int(finished.timestamp() * 1000)
 
-    metrics.observe_attempt("pending", created_ms - 1500, 20, finished)
-    metrics.observe_attempt("delivered", created_ms - 2000, 30, finished)
+    monitoring.observe_attempt("pending", created_ms - 1500, 20, finished)
+    monitoring.observe_attempt("delivered", created_ms - 2000, 30, finished)
 
     after = parse(generate_latest().decode())
 

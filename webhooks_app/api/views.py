@@ -16,10 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from sessions_app.api.fields import StrictCharField, WahaSerializer
-from sessions_app.api.serializers import ErrorSerializer
-from sessions_app.api.views import E400, E401, validated
-from sessions_app.models import ms
+from waha_project.api import E400, E401, ErrorSerializer, StrictCharField, WahaSerializer, validated
+from waha_project.timestamps import ms
 
 from .. import services
 from ..models import Delivery, DeliveryAttempt, DeliveryStatus

@@ -25,7 +25,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -87,11 +86,6 @@ def copied_models() -> list[type[Model]]:
         model for model in apps.get_models(include_auto_created=True)
         if model._meta.managed and not model._meta.proxy and model is not EngineProcess
     ]
-
-
-def engine_horizon() -> timedelta:
-    """How old a heartbeat may be while its engine still counts as running (as /health)."""
-    return timedelta(seconds=max(settings.LEASE_SECONDS, 3 * settings.RECONCILE_SECONDS))
 
 
 # --- whatsmeow's auth stores ------------------------------------------------------------------
@@ -266,8 +260,7 @@ class Command(BaseCommand):
     def refuse_while_running(self) -> None:
         """Live engines (serve) would keep writing the data we copy: they must be stopped."""
         now = timezone.now()
-        engines = list(EngineProcess.objects.using(SOURCE)
-                       .filter(heartbeat_at__gte=now - engine_horizon())
+        engines = list(EngineProcess.objects.using(SOURCE).alive(now)
                        .values_list("worker_id", flat=True))
         leased = list(Session.objects.using(SOURCE)
                       .exclude(owner="").filter(lease_expires_at__gt=now)
@@ -303,8 +296,7 @@ class Command(BaseCommand):
                           "To overwrite it with the embedded data, run again with --replace "
                           "(the product's rows in it are deleted first).")
         if held and "sessions_app_engineprocess" in tables:
-            live = list(EngineProcess.objects.using(TARGET)
-                        .filter(heartbeat_at__gte=timezone.now() - engine_horizon())
+            live = list(EngineProcess.objects.using(TARGET).alive()
                         .values_list("worker_id", flat=True))
             if live:
                 raise Refused(f"Engines run on {shown(url)} ({', '.join(live)}): stop the "

@@ -70,7 +70,7 @@ def database_problem() -> str | None:
 def redis_problem() -> str | None:
     import redis
 
-    from sessions_app.api.server import check_redis
+    from waha_project.health import check_redis
 
     try:
         check_redis()

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         from sessions_app.engines import get_engine
         from sessions_app.runtime import EngineRuntime
         from waha_project.asgi import announce_api_key, application
-        from waha_project.embedded import EmbeddedBeat, EmbeddedWorker
+        from waha_project.embedded import EmbeddedWorker, embedded_beat
 
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
@@ -49,7 +49,7 @@ class Command(BaseCommand):
         announce_api_key()
         runtime = EngineRuntime(get_engine(), max_sessions=settings.WORKER_MAX_SESSIONS)
         worker = None if options["no_worker"] else EmbeddedWorker()
-        beat = None if options["no_worker"] else EmbeddedBeat(settings.WEBHOOK_SWEEP_SECONDS)
+        beat = None if options["no_worker"] else embedded_beat()
         host, port = options["host"], options["port"]
 
         background: list[asyncio.Future[None]] = []

@@ -1,4 +1,5 @@
-"""Strict fields, and a base serializer that drops unknown fields (strict mode: refuses them)."""
+"""API pieces every app's views share: strict fields, the base serializer that drops (or, in
+strict mode, refuses) unknown fields, `validated`, and the error answers of the schema."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
@@ -64,3 +66,27 @@ class WahaSerializer(serializers.Serializer):
 
     def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+
+def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
+    """The request body (or query) checked field by field; a 400 naming the field otherwise."""
+    if data is None or data == b"":
+        data = {}
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """WAHA's error shape (`waha_project.errors.error_body`)."""
+
+    statusCode = serializers.IntegerField()
+    message = serializers.JSONField()
+    error = serializers.CharField()
+
+
+E400 = OpenApiResponse(ErrorSerializer, description="Invalid input; message names the field")
+E401 = OpenApiResponse(ErrorSerializer, description="Missing or wrong API key")
+E404 = OpenApiResponse(ErrorSerializer, description="Session not found")
+E422 = OpenApiResponse(ErrorSerializer, description="Wrong state for this action")
+E503 = OpenApiResponse(ErrorSerializer, description="The engine did not answer in time")
