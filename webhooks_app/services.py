@@ -212,6 +212,8 @@ def decide(delivery: Delivery, number: int, result: transport.SendResult, now: d
     error = result.error or f"HTTP {result.status_code}"
     if result.gone:
         return DeliveryStatus.FAILED, None, None, f"{error}: 410 Gone stops retrying"
+    if result.refused:
+        return DeliveryStatus.FAILED, None, None, f"{error}; a refused target is never retried"
     retry_number = number  # the first try is attempt 1; retry n follows attempt n
     if retry_number > delivery.retry_attempts:
         return DeliveryStatus.FAILED, None, None, error

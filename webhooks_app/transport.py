@@ -152,6 +152,7 @@ class SendResult:
     duration_ms: int
     error: str = ""
     retry_after: float | None = None
+    # The target is never contacted (a refused address, not an http(s) URL): retrying cannot help.
     refused: bool = False
 
     @property
@@ -347,7 +348,8 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
             policy = TargetPolicy.from_settings()
         target = httpx.URL(url)
         if target.scheme not in ("http", "https") or not target.host:
-            return result(error="not an http(s) URL")  # not echoed: it may hold credentials
+            # Not echoed: it may hold credentials.
+            return result(error="not an http(s) URL", refused=True)
         host = target.raw_host.decode("ascii")
         port = target.port or (443 if target.scheme == "https" else 80)
         addresses = _resolve(host, port, deadline)

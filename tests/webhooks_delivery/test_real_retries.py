@@ -4,6 +4,7 @@ Retry-After, 410 Gone, and redirects that are not followed."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -98,6 +99,25 @@ def test_410_gone_stops_retrying_at_once(receiver: Receiver, worker: EmbeddedWor
     [row] = DeliveryAttempt.objects.filter(delivery=delivery)
     assert (row.status_code, row.response_body) == (410, "unsubscribed")
     assert receiver.count == 1
+
+
+def test_a_refused_target_fails_after_one_attempt_with_the_reason_kept(
+        receiver: Receiver, worker: EmbeddedWorker, settings: Any) -> None:
+    # A host name passes config validation; it resolves to loopback only when sending.
+    url = receiver.url(host="localhost")
+    session = session_with("alpha", hook(url, retries=quick_retries(5)))
+    settings.WEBHOOK_BLOCK_PRIVATE_NETWORKS = True
+
+    delivery = delivery_of(raise_event(session))
+
+    until(settled(delivery), message="the delivery to settle")
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, None)
+    assert "refused" in delivery.last_error
+    assert "loopback" in delivery.last_error
+    assert delivery.next_attempt_at is None
+    [row] = DeliveryAttempt.objects.filter(delivery=delivery)
+    assert "refused" in row.error
+    assert receiver.count == 0
 
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(
