@@ -45,7 +45,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.topology import Topology, conditions, conn_note, terminate
-from tests.e2e.live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 
 @dataclass

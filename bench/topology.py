@@ -15,7 +15,7 @@ process, each a child of the bench:
 - engine: `manage.py run_engines` (the fake engine, `WAHA_ENGINE=fake`);
 - worker: `celery -A waha_project worker --pool threads`; beat: `celery -A waha_project beat`;
 - a throw-away PostgreSQL database on 127.0.0.1:5432, migrated with `manage.py migrate`, and our
-  own `redis-server` on a free port (the stack of tests/webhooks_noloss, which this builds on).
+  own `redis-server` on a free port (the stack of tests/support/stack.py, which this builds on).
 
 Every child gets the same clean environment (`product_environment`) and writes its output to a
 file in `workdir`; `stop()` kills every child and drops the database, whatever state they are in.
@@ -40,8 +40,8 @@ import psycopg
 # Run from a script under bench/, so the project root may not be on the path yet.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.live_server import PROJECT_ROOT, free_port
-from tests.webhooks_noloss import Child, Stack, ThrowawayDatabase
+from tests.support.live_server import PROJECT_ROOT, free_port
+from tests.support.stack import Child, Stack, ThrowawayDatabase
 
 ENGINE_RUNNING = re.compile(r"^engine \S+ running \(", re.MULTILINE)
 PORT_TAKEN = "address already in use"

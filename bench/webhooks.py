@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/webhooks.py [--events 1000] [--concurrency 4]
 
-One loopback receiver (tests/webhooks/receiver.py, a ThreadingHTTPServer answering 200) runs in
+One loopback receiver (tests/support/receiver.py, a ThreadingHTTPServer answering 200) runs in
 this process and takes every request. Whatever sends runs in child processes, so nothing shares
 the receiver's interpreter.
 
@@ -58,8 +58,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.topology import Topology, TopologyFailed, conditions, conn_note
-from tests.webhooks.receiver import Receiver, Recorded
-from tests.webhooks_noloss import Child, product_environment
+from tests.support.receiver import Receiver, Recorded
+from tests.support.stack import Child, product_environment
 
 SCRIPT = Path(__file__).resolve()
 WAIT_SECONDS = 300.0

@@ -74,8 +74,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.topology import Topology, conditions, conn_note, terminate
-from tests.e2e.live_server import LiveServer, free_port
-from tests.webhooks_noloss import Child
+from tests.support.live_server import LiveServer, free_port
+from tests.support.stack import Child
 
 SESSION = "bench-ws"
 USERNAME = "bench"

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .e2e.live_server import API_KEY, LiveServer
+from tests.support.live_server import API_KEY, LiveServer
 
 CHECKS = [
     not_a_server_error,

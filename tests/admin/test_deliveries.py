@@ -8,7 +8,7 @@ from django.test import Client
 
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
 
-from . import admin_url, make_delivery, working_session
+from .helpers import admin_url, make_delivery, working_session
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,13 @@ from django.test import Client
 from sessions_app.models import EngineProcess, Session
 from webhooks_app.models import Delivery, Webhook
 
-from . import admin_url, make_delivery, make_engine_process, scanning_session, working_session
+from .helpers import (
+    admin_url,
+    make_delivery,
+    make_engine_process,
+    scanning_session,
+    working_session,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from sessions_app.models import EngineProcess, Session
 from waha_project.admin import MASK
 from webhooks_app.models import Delivery, Webhook
 
-from . import (
+from .helpers import (
     HMAC_KEY,
     PROXY_PASSWORD,
     SECRETS,

@@ -10,7 +10,7 @@ from django.test import Client
 
 from sessions_app.models import Session, SessionStatus
 
-from . import admin_url, give_auth_state, make_session, working_session
+from .helpers import admin_url, give_auth_state, make_session, working_session
 
 pytestmark = pytest.mark.django_db
 

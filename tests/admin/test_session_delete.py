@@ -9,7 +9,7 @@ from django.test import Client
 from sessions_app.models import Session, SessionStatusChange
 from webhooks_app.models import Delivery, Webhook
 
-from . import admin_url, give_auth_state, make_delivery, make_session
+from .helpers import admin_url, give_auth_state, make_delivery, make_session
 
 pytestmark = pytest.mark.django_db
 

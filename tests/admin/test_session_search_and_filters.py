@@ -7,7 +7,7 @@ from django.test import Client
 
 from sessions_app.models import Session, SessionStatus
 
-from . import PHONE, admin_url, make_session, observe, secret_config, working_session
+from .helpers import PHONE, admin_url, make_session, observe, secret_config, working_session
 
 pytestmark = pytest.mark.django_db
 

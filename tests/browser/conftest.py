@@ -15,8 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from ..e2e.live_server import PROJECT_ROOT, LiveServer
-from ..webhooks.receiver import Receiver
+from tests.support.live_server import PROJECT_ROOT, LiveServer
+from tests.support.receiver import Receiver
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from ..e2e.live_server import LiveServer
+from tests.support.live_server import LiveServer
+
 from .a11y import focus_problems, problems
 from .conftest import PHONE, log_in, screenshot
 

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from ..e2e.live_server import LiveServer
-from ..webhooks.receiver import Receiver
+from tests.support.live_server import LiveServer
+from tests.support.receiver import Receiver
+
 from .conftest import screenshot
 
 pytestmark = pytest.mark.browser

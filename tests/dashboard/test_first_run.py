@@ -12,8 +12,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from sessions_app.dashboard.first_run import ensure_dashboard_user
-
-from ..e2e.live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 
 def test_it_creates_the_user_from_the_environment_without_printing_the_password(db, settings):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.live_server import PROJECT_ROOT, clean_environment
+from tests.support.live_server import PROJECT_ROOT, clean_environment
 
 # What `database_sync_to_async` does around every call of an engine: close what is obsolete,
 # run, close what is obsolete. Each line prints the server process that answered two calls.

@@ -18,9 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.webhooks.receiver import Receiver, Recorded
-
-from .live_server import PROJECT_ROOT, LiveServer, clean_environment, free_port
+from tests.support.live_server import PROJECT_ROOT, LiveServer, clean_environment, free_port
+from tests.support.receiver import Receiver, Recorded
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .live_server import LiveServer
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .live_server import PROJECT_ROOT, LiveServer, clean_environment, free_port
+from tests.support.live_server import PROJECT_ROOT, LiveServer, clean_environment, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -19,9 +19,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.live_server import LiveServer
-from tests.move_data import device_row
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.move_data.helpers import device_row
+from tests.support.live_server import LiveServer
+from tests.support.stack import ThrowawayDatabase
 
 pytestmark = pytest.mark.timeout(300)
 

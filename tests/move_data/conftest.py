@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from sessions_app.engines.fake import FakeServer
-from tests.e2e.live_server import LiveServer
-from tests.webhooks.receiver import Receiver
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.support.live_server import LiveServer
+from tests.support.receiver import Receiver
+from tests.support.stack import ThrowawayDatabase
 
-from . import embedded_db, make_auth_store
+from .helpers import embedded_db, make_auth_store
 
 DASHBOARD_PASSWORD = "moving-day-password"
 

@@ -19,10 +19,10 @@ from django.contrib.auth.hashers import check_password
 from sessions_app.engines.base import SessionSpec
 from sessions_app.engines.neonize_engine import NeonizeEngine, parse_jid
 from tests.engine_neonize.conftest import Recorder
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.support.stack import ThrowawayDatabase
 
-from . import embedded_db, move, pg_count, pg_rows, sqlite_count, sqlite_tables
 from .conftest import DASHBOARD_PASSWORD, Embedded
+from .helpers import embedded_db, move, pg_count, pg_rows, sqlite_count, sqlite_tables
 
 pytestmark = pytest.mark.timeout(300)
 # Changed on the way, and checked on their own below: the old topology's ownership is cleared

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.support.stack import ThrowawayDatabase
 
-from . import move, pg_count
 from .conftest import Embedded
+from .helpers import move, pg_count
 
 pytestmark = pytest.mark.timeout(300)
 

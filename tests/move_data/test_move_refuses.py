@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_server import LiveServer
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.support.live_server import LiveServer
+from tests.support.stack import ThrowawayDatabase
 
-from . import move, pg_count, pg_rows, pg_snapshot, sqlite_count
 from .conftest import Embedded
+from .helpers import move, pg_count, pg_rows, pg_snapshot, sqlite_count
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_server import LiveServer
-from tests.webhooks_noloss import ThrowawayDatabase
+from tests.support.live_server import LiveServer
+from tests.support.stack import ThrowawayDatabase
 
-from . import move, pg_rows
 from .conftest import Embedded
+from .helpers import move, pg_rows
 
 pytestmark = pytest.mark.timeout(300)
 

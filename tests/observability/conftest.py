@@ -13,8 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.live_server import PROJECT_ROOT, LiveServer, free_port
-from tests.webhooks.receiver import Receiver
+from tests.support.live_server import PROJECT_ROOT, LiveServer, free_port
+from tests.support.receiver import Receiver
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

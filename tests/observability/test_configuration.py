@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_server import PROJECT_ROOT, clean_environment, free_port
+from tests.support.live_server import PROJECT_ROOT, clean_environment, free_port
 
 
 def start_up(tmp_path: Path, command: str, **env: str) -> tuple[int, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.live_server import LiveServer
-from tests.webhooks.receiver import Receiver
+from tests.support.live_server import LiveServer
+from tests.support.receiver import Receiver
 
 from .conftest import SplitLogServer, wait_until
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.live_server import LiveServer
-from tests.webhooks.receiver import Receiver
+from tests.support.live_server import LiveServer
+from tests.support.receiver import Receiver
 
 from .conftest import families, parse, scrape, value, wait_until
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from prometheus_client import generate_latest
 
 from sessions_app.models import EngineProcess, Session
-from tests.e2e.live_server import free_port
+from tests.support.live_server import free_port
 from waha_project import metrics
 from webhooks_app import monitoring
 from webhooks_app.models import Delivery

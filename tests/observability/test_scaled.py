@@ -2,7 +2,7 @@
 engine and worker processes serve their own counters on WAHA_METRICS_PORT.
 
 A throw-away PostgreSQL database, our own redis-server, a `celery worker`, a
-`manage.py run_engines` and a daphne web process, all children (tests.webhooks_noloss.Stack).
+`manage.py run_engines` and a daphne web process, all children (tests.support.stack.Stack).
 Redis is SIGKILLed and started again, empty, on the same port.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.live_server import free_port
-from tests.webhooks.receiver import Receiver
-from tests.webhooks_noloss import Child, Stack, ThrowawayDatabase, product_environment
+from tests.support.live_server import free_port
+from tests.support.receiver import Receiver
+from tests.support.stack import Child, Stack, ThrowawayDatabase, product_environment
 
 from .conftest import families, parse, value, wait_until
 

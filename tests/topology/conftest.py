@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from . import Topology
+from tests.support.topology import Topology
 
 REPORT_KEY = pytest.StashKey[list[str]]()
 TOPOLOGY_KEY = pytest.StashKey[Topology]()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from . import Engine, SessionRow, Topology
+from tests.support.topology import Engine, SessionRow, Topology
 
 pytestmark = pytest.mark.timeout(300)
 

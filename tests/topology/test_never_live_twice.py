@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from . import LEASE_SECONDS, RECONCILE_SECONDS, Engine, Holder, SessionRow, Topology
+from tests.support.topology import (
+    LEASE_SECONDS,
+    RECONCILE_SECONDS,
+    Engine,
+    Holder,
+    SessionRow,
+    Topology,
+)
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from . import LEASE_SECONDS, RECONCILE_SECONDS, Engine, Topology
+from tests.support.topology import LEASE_SECONDS, RECONCILE_SECONDS, Engine, Topology
 
 pytestmark = pytest.mark.timeout(420)
 

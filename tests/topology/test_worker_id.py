@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from . import Topology
+from tests.support.topology import Topology
 
 SESSIONS = [f"same-id-{n}" for n in range(5)]
 

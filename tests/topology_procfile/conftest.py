@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks.receiver import Receiver
-from tests.webhooks_noloss import Stack, ThrowawayDatabase
+from tests.support.receiver import Receiver
+from tests.support.stack import Stack, ThrowawayDatabase
 
 
 @pytest.fixture

@@ -24,11 +24,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.live_server import free_port
-from tests.webhooks.receiver import Receiver
-from tests.webhooks_noloss import Child, Stack, ThrowawayDatabase
+from tests.support.live_server import free_port
+from tests.support.receiver import Receiver
+from tests.support.stack import Child, Stack, ThrowawayDatabase
 
-from . import API_KEY, descendants, honcho, honcho_environment, is_alive
+from .helpers import API_KEY, descendants, honcho, honcho_environment, is_alive
 
 pytestmark = pytest.mark.timeout(300)
 

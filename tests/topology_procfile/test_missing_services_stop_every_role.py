@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_server import free_port
-from tests.webhooks_noloss import product_environment
+from tests.support.live_server import free_port
+from tests.support.stack import product_environment
 
-from . import honcho, honcho_environment
+from .helpers import honcho, honcho_environment
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.live_server import PROJECT_ROOT, free_port
-from tests.webhooks_noloss import Child, Stack, ThrowawayDatabase, product_environment
+from tests.support.live_server import PROJECT_ROOT, free_port
+from tests.support.stack import Child, Stack, ThrowawayDatabase, product_environment
 
 pytestmark = pytest.mark.timeout(300)
 

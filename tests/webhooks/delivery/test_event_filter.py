@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.receiver import Receiver
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app.models import Delivery, Webhook
 
-from ..webhooks.receiver import Receiver
-from .conftest import hook, raise_event, session_with
+from .helpers import hook, raise_event, session_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

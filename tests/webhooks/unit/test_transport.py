@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.receiver import Receiver, Reply
 from webhooks_app.transport import (
     CUT_AT_TIMEOUT,
     SendResult,
@@ -21,8 +22,6 @@ from webhooks_app.transport import (
     parse_retry_after,
     send,
 )
-
-from .receiver import Receiver, Reply
 
 BODY = b'{"event":"message","session":"default"}'
 HEADERS = {"Content-Type": "application/json", "X-Webhook-Request-Id": "evt_1"}

@@ -1,5 +1,5 @@
 """Fixtures for the no-loss tests: a migrated throw-away PostgreSQL database for the module, and
-per test our own Redis, Celery worker and beat (tests.webhooks_noloss.Stack), a loopback
+per test our own Redis, Celery worker and beat (tests.support.stack.Stack), a loopback
 receiver, and a `report` that prints a figure and repeats it in the terminal summary, so CI logs
 show it without `-s`."""
 
@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.webhooks.receiver import Receiver
-
-from . import Stack, ThrowawayDatabase, product_environment
+from tests.support.receiver import Receiver
+from tests.support.stack import Stack, ThrowawayDatabase, product_environment
 
 # Short enough that the test waits seconds, not the production half-minute.
 STACK_SETTINGS = {

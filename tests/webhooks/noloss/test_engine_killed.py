@@ -1,6 +1,6 @@
 """No incoming message is lost when an engine process is SIGKILLed while messages flow.
 
-The scaled topology as child processes (tests.topology.Topology): a throw-away PostgreSQL
+The scaled topology as child processes (tests.support.topology.Topology): a throw-away PostgreSQL
 database, our own Redis, two `run_engines` processes on the fake engine, a Celery worker and
 beat, and a loopback receiver. The fake engine's shared server stands in for WhatsApp: messages
 wait in each session's inbox until a live client has them kept by the runtime (the event and its
@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from sessions_app.engines.fake import FakeServer
-from tests.topology import Topology
-from tests.webhooks.receiver import Receiver, Reply
+from tests.support.receiver import Receiver, Reply
+from tests.support.topology import Topology
 
 pytestmark = pytest.mark.timeout(300)
 

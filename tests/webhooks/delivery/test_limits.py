@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from sessions_app.models import Session
+from tests.support.receiver import Receiver, Reply
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app import services
 from webhooks_app.models import Delivery, DeliveryAttempt, Webhook
 
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import delivery_of, hook, raise_event, session_with, settled, until
+from .helpers import delivery_of, hook, raise_event, session_with, settled, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@
 The scaled topology runs for real: PostgreSQL (a throw-away database on 127.0.0.1:5432), our
 own redis-server as broker and channel layer, a `celery worker` (threads) and `celery beat`
 running the sweeper, all child processes. The product is driven only from children too: a
-publishing child (`tests.webhooks_noloss.publish_main`) creates a session with a webhook for
+publishing child (`tests.support.stack.publish_main`) creates a session with a webhook for
 "*" and publishes 1,000 `message.any` events, one transaction each. The test process never
 configures Django for that database (pytest-django keeps its own test settings); it reads the
 delivery rows with plain psycopg, and a loopback receiver counts arrivals by
@@ -24,9 +24,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.webhooks.receiver import Receiver, Reply
-
-from . import Stack, ThrowawayDatabase
+from tests.support.receiver import Receiver, Reply
+from tests.support.stack import Stack, ThrowawayDatabase
 
 # Room for the bounded waits below to fail first, with their own message and the children's logs.
 pytestmark = pytest.mark.timeout(240)

@@ -1,6 +1,6 @@
 """The scaled topology as real child processes: PostgreSQL, Redis, a Celery worker and beat.
 
-No pytest here (like tests/e2e/live_server.py): bench/webhooks.py starts the same stack.
+No pytest here (like tests/support/live_server.py): bench/webhooks.py starts the same stack.
 
 - `ThrowawayDatabase`: a database of its own on the PostgreSQL at 127.0.0.1:5432, migrated with
   `manage.py migrate`, dropped at the end (`WITH (FORCE)`, so a leftover connection cannot keep
@@ -32,7 +32,7 @@ import psycopg
 import redis
 from psycopg import sql
 
-from tests.e2e.live_server import PROJECT_ROOT, clean_environment, free_port
+from tests.support.live_server import PROJECT_ROOT, clean_environment, free_port
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PUBLISHED_EVENT = "message.any"
@@ -206,7 +206,7 @@ class Stack:
         out = self.workdir / f"published-{session_name}.json"
         child = self._child(f"publish-{session_name}", [
             sys.executable, "-c",
-            "from tests.webhooks_noloss import publish_main; publish_main()",
+            "from tests.support.stack import publish_main; publish_main()",
             session_name, url, str(count), str(out),
         ])
         return Publisher(child, out)

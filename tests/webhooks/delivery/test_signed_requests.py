@@ -16,11 +16,11 @@ from django.conf import settings
 
 from sessions_app.engines.fake import FakeEngine
 from sessions_app.runtime import EngineRuntime
+from tests.conftest import wait_for, wait_status
+from tests.support.receiver import Receiver, Recorded
 from waha_project.embedded import EmbeddedWorker
 
-from ..conftest import wait_for, wait_status
-from ..webhooks.receiver import Receiver, Recorded
-from .conftest import hook, raise_event, session_with
+from .helpers import hook, raise_event, session_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

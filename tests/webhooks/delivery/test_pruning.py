@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from time_machine import TimeMachineFixture
 
+from tests.support.receiver import Receiver, Reply
 from webhooks_app import services
 from webhooks_app.models import Delivery, DeliveryAttempt
 
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import delivery_of, hook, raise_event, session_with
+from .helpers import delivery_of, hook, raise_event, session_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

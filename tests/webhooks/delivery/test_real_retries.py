@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.support.receiver import Receiver, Reply
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app.models import DeliveryAttempt
 
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import delivery_of, hook, raise_event, session_with, settled, until
+from .helpers import delivery_of, hook, raise_event, session_with, settled, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

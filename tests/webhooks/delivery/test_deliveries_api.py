@@ -11,13 +11,13 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from sessions_app.models import Session
+from tests.conftest import wait_for
+from tests.support.receiver import Receiver, Reply
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app import services
 from webhooks_app.models import Delivery
 
-from ..conftest import wait_for
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import hook, raise_event
+from .helpers import hook, raise_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,12 +9,12 @@ import pytest
 from celery.signals import task_postrun
 from django.db import connections
 
+from tests.support.receiver import Receiver, Reply
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app import services
 from webhooks_app.models import Delivery, DeliveryAttempt
 
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import delivery_of, hook, raise_event, session_with, until
+from .helpers import delivery_of, hook, raise_event, session_with, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

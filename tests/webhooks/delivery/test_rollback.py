@@ -6,11 +6,11 @@ import pytest
 from django.db import transaction
 
 from sessions_app import events
+from tests.support.receiver import Receiver
 from waha_project.embedded import EmbeddedWorker
 from webhooks_app.models import Delivery
 
-from ..webhooks.receiver import Receiver
-from .conftest import hook, raise_event, session_with, until
+from .helpers import hook, raise_event, session_with, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.support.receiver import Receiver
 from waha_project.celery import app
 from webhooks_app import services
 from webhooks_app.models import Delivery
 
-from ..webhooks.receiver import Receiver
-from .conftest import StartWorker, delivery_of, hook, raise_event, session_with, settled, until
+from .conftest import StartWorker
+from .helpers import delivery_of, hook, raise_event, session_with, settled, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

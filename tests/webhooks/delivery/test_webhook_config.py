@@ -10,11 +10,12 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from sessions_app.models import Session
+from tests.conftest import wait_for
+from tests.support.receiver import Receiver
 from webhooks_app.models import Delivery, Webhook
 
-from ..conftest import wait_for
-from ..webhooks.receiver import Receiver
-from .conftest import StartWorker, raise_event
+from .conftest import StartWorker
+from .helpers import raise_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from time_machine import TimeMachineFixture
 
+from tests.support.receiver import Receiver, Reply
 from webhooks_app import services
 from webhooks_app.models import RESPONSE_BYTES_KEPT, Delivery, DeliveryAttempt
 from webhooks_app.retries import MAX_WAIT_SECONDS
 
-from ..webhooks.receiver import Receiver, Reply
-from .conftest import delivery_of, hook, raise_event, session_with
+from .helpers import delivery_of, hook, raise_event, session_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,9 +9,8 @@ import json
 
 from time_machine import TimeMachineFixture
 
+from tests.support.receiver import Receiver
 from webhooks_app import signing, transport
-
-from .receiver import Receiver
 
 CHECK_KEY = "my-secret-key"
 CHECK_BODY = b'{"event":"message","session":"default","engine":"WEBJS"}'
