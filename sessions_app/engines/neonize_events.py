@@ -29,12 +29,8 @@ from neonize.events import (
     ChatPresenceEv,
     ClientOutdatedEv,
     ConnectFailureEv,
-    DisconnectedEv,
     GroupInfoEv,
-    HistorySyncEv,
     JoinedGroupEv,
-    KeepAliveRestoredEv,
-    KeepAliveTimeoutEv,
     LoggedOutEv,
     MessageEv,
     PresenceEv,
@@ -181,21 +177,7 @@ def _ms_or_now(seconds: int) -> int:
 
 # --- translation -------------------------------------------------------------------------------
 
-class _Context:
-    """Who we are, for the from/to of messages and for spotting ourselves in a group change."""
-
-    __slots__ = ("me_id", "me_lid")
-
-    def __init__(self, me_id: str | None, me_lid: str | None) -> None:
-        self.me_id = me_id
-        self.me_lid = me_lid
-
-    def is_me(self, chat_id: str) -> bool:
-        return bool(chat_id) and chat_id in (self.me_id, self.me_lid)
-
-
-def translate(event: Any, *, me_id: str | None, rules: IgnoreRules,
-              me_lid: str | None = None) -> list[Event]:
+def translate(event: Any, *, me_id: str | None, rules: IgnoreRules) -> list[Event]:
     """The WAHA events for one neonize event; [] when the session's ignore rules drop its chat."""
     try:
         chat = chat_of(event)
@@ -206,7 +188,7 @@ def translate(event: Any, *, me_id: str | None, rules: IgnoreRules,
     handler = _HANDLERS.get(type(event))
     if handler is not None:
         try:
-            return handler(event, chat, _Context(me_id, me_lid))
+            return handler(event, chat, me_id)
         except Exception:
             log.warning("could not translate %s; passing it on as engine.event",
                         type(event).__name__, exc_info=True)
@@ -253,25 +235,10 @@ def engine_event(event: Any) -> Event:
     name = type(event).__name__
     data: Any
     try:
-        if type(event) is HistorySyncEv:
-            data = _history_summary(event)
-        else:
-            data = MessageToDict(event, preserving_proto_field_name=True)
+        data = MessageToDict(event, preserving_proto_field_name=True)
     except Exception:
         data = None
     return EventName.ENGINE_EVENT.value, {"event": name, "data": data}
-
-
-def _history_summary(event: Any) -> dict[str, Any]:
-    """A history sync can be megabytes: engine.event gets its outline, the store gets the rest."""
-    data = event.Data
-    return {
-        "syncType": type(data).HistorySyncType.Name(data.syncType),
-        "chunkOrder": data.chunkOrder,
-        "progress": data.progress,
-        "conversations": len(data.conversations),
-        "pushnames": len(data.pushnames),
-    }
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -323,7 +290,7 @@ def _reply_to(content: Any, names: set[str]) -> dict[str, Any] | None:
     return None
 
 
-def _head(info: Any, ctx: _Context) -> dict[str, Any]:
+def _head(info: Any, me_id: str | None) -> dict[str, Any]:
     """The fields every message-shaped payload starts with."""
     source = info.MessageSource
     chat = waha_chat_id(source.Chat)
@@ -334,10 +301,10 @@ def _head(info: Any, ctx: _Context) -> dict[str, Any]:
     return {
         "id": message_id(from_me, chat, info.ID, participant),
         "timestamp": _seconds(info.Timestamp),
-        "from": ctx.me_id if from_me else chat,
+        "from": me_id if from_me else chat,
         "fromMe": from_me,
         "source": "app",
-        "to": chat if from_me else ctx.me_id,
+        "to": chat if from_me else me_id,
         "participant": participant,
     }
 
@@ -372,32 +339,32 @@ def _message_payload(head: dict[str, Any], content: Any, names: set[str], from_m
     return payload
 
 
-def _translate_message(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_message(event: Any, chat: str, me_id: str | None) -> list[Event]:
     info = event.Info
     content, names = _open(event.Message)
     if "reactionMessage" in names:
-        return [_reaction(info, content.reactionMessage, chat, ctx)]
+        return [_reaction(info, content.reactionMessage, chat, me_id)]
     if "protocolMessage" in names:
         protocol = content.protocolMessage
         if protocol.type == ProtocolMessage.REVOKE:
-            return [_revoked(info, protocol, ctx)]
+            return [_revoked(info, protocol, me_id)]
         if protocol.type == ProtocolMessage.MESSAGE_EDIT:
-            return [_edited(info, protocol.editedMessage, protocol.key.ID, ctx)]
+            return [_edited(info, protocol.editedMessage, protocol.key.ID, me_id)]
         return [engine_event(event)]
     if not names - _NOT_CONTENT or names & _NOT_A_MESSAGE:
         return [engine_event(event)]
     if event.IsEdit:
         # Edited content that came without its protocolMessage (a channel post, for one).
-        return [_edited(info, content, info.ID, ctx)]
+        return [_edited(info, content, info.ID, me_id)]
     from_me = info.MessageSource.IsFromMe
-    payload = _message_payload(_head(info, ctx), content, names, from_me, _small_data(info))
+    payload = _message_payload(_head(info, me_id), content, names, from_me, _small_data(info))
     if from_me:
         return [(EventName.MESSAGE_ANY.value, payload)]
     # Shallow copies, so a consumer that adds a field (media, say) to one leaves the other alone.
     return [(EventName.MESSAGE.value, payload), (EventName.MESSAGE_ANY.value, dict(payload))]
 
 
-def _target_id(key: Any, info: Any, chat: str, ctx: _Context) -> str:
+def _target_id(key: Any, info: Any, chat: str, me_id: str | None) -> str:
     """The WAHA id, from our side, of the message a reaction points at.
 
     The key is written from the reactor's side: `fromMe` means "sent by the reactor", and in a
@@ -413,33 +380,33 @@ def _target_id(key: Any, info: Any, chat: str, ctx: _Context) -> str:
         from_me, author = False, reactor
     elif multi:
         author = _chat_id_from_string(key.participant) or None
-        from_me = author is not None and ctx.is_me(author)
+        from_me = author is not None and author == me_id
     else:
         from_me, author = True, None
     return message_id(from_me, chat, key.ID, author if multi else None)
 
 
-def _reaction(info: Any, reaction: Any, chat: str, ctx: _Context) -> Event:
-    payload = _head(info, ctx)
+def _reaction(info: Any, reaction: Any, chat: str, me_id: str | None) -> Event:
+    payload = _head(info, me_id)
     payload["reaction"] = {
         "text": reaction.text,
-        "messageId": _target_id(reaction.key, info, chat, ctx),
+        "messageId": _target_id(reaction.key, info, chat, me_id),
     }
     return EventName.MESSAGE_REACTION.value, payload
 
 
-def _revoked(info: Any, protocol: Any, ctx: _Context) -> Event:
-    payload = _head(info, ctx)
+def _revoked(info: Any, protocol: Any, me_id: str | None) -> Event:
+    payload = _head(info, me_id)
     del payload["source"]
     payload.update(revokedMessageId=protocol.key.ID, after=None, before=None,
                    _data=_small_data(info))
     return EventName.MESSAGE_REVOKED.value, payload
 
 
-def _edited(info: Any, content: Any, edited_id: str, ctx: _Context) -> Event:
+def _edited(info: Any, content: Any, edited_id: str, me_id: str | None) -> Event:
     content, names = _open(content)
     from_me = info.MessageSource.IsFromMe
-    payload = _message_payload(_head(info, ctx), content, names, from_me, _small_data(info))
+    payload = _message_payload(_head(info, me_id), content, names, from_me, _small_data(info))
     payload["body"] = payload["body"] or ""
     payload["editedMessageId"] = edited_id
     return EventName.MESSAGE_EDITED.value, payload
@@ -447,7 +414,7 @@ def _edited(info: Any, content: Any, edited_id: str, ctx: _Context) -> Event:
 
 # --- receipts and presence ---------------------------------------------------------------------
 
-def _translate_receipt(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_receipt(event: Any, chat: str, me_id: str | None) -> list[Event]:
     source = event.MessageSource
     if not event.HasField("Type"):
         # neonize 0.5.2's encoder leaves "server-error" (and any newer type) unset.
@@ -469,7 +436,7 @@ def _translate_receipt(event: Any, chat: str, ctx: _Context) -> list[Event]:
     return [
         (EventName.MESSAGE_ACK.value, {
             "id": message_id(True, chat, msg_id),
-            "from": ctx.me_id,
+            "from": me_id,
             "fromMe": True,
             "participant": participant,
             "to": chat,
@@ -482,7 +449,7 @@ def _translate_receipt(event: Any, chat: str, ctx: _Context) -> list[Event]:
     ]
 
 
-def _translate_presence(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_presence(event: Any, chat: str, me_id: str | None) -> list[Event]:
     presence = {
         "participant": chat,
         "lastKnownPresence": "offline" if event.Unavailable else "online",
@@ -491,7 +458,7 @@ def _translate_presence(event: Any, chat: str, ctx: _Context) -> list[Event]:
     return [(EventName.PRESENCE_UPDATE.value, {"id": chat, "presences": [presence]})]
 
 
-def _translate_chat_presence(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_chat_presence(event: Any, chat: str, me_id: str | None) -> list[Event]:
     if event.State == ChatPresence.PAUSED:
         state = "paused"
     elif event.Media == ChatPresence.AUDIO:
@@ -517,7 +484,7 @@ def _participant(jid: Any, role: str) -> dict[str, Any]:
     return {"id": pid, "pn": pid if pid.endswith("@c.us") else None, "role": role}
 
 
-def _translate_joined_group(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_joined_group(event: Any, chat: str, me_id: str | None) -> list[Event]:
     group = event.GroupInfo
     participants = []
     for member in group.Participants:
@@ -536,11 +503,12 @@ def _translate_joined_group(event: Any, chat: str, ctx: _Context) -> list[Event]
     })]
 
 
-def _translate_group_info(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_group_info(event: Any, chat: str, me_id: str | None) -> list[Event]:
     timestamp = _ms_or_now(event.Timestamp)
     data = {"Sender": full_jid(event.Sender), "Notify": event.Notify}
     found: list[Event] = []
-    if any(ctx.is_me(waha_chat_id(jid)) for jid in event.Leave):
+    # Only our phone-number id is known here: a leave under our lid reads as someone else's.
+    if me_id and any(waha_chat_id(jid) == me_id for jid in event.Leave):
         found.append((EventName.GROUP_LEAVE.value,
                       {"group": {"id": chat}, "timestamp": timestamp, "_data": data}))
     for field, change, role in _PARTICIPANT_CHANGES:
@@ -623,15 +591,15 @@ def _call_payload(event: Any) -> dict[str, Any]:
     }
 
 
-def _translate_call_offer(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_call_offer(event: Any, chat: str, me_id: str | None) -> list[Event]:
     return [(EventName.CALL_RECEIVED.value, _call_payload(event))]
 
 
-def _translate_call_accept(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_call_accept(event: Any, chat: str, me_id: str | None) -> list[Event]:
     return [(EventName.CALL_ACCEPTED.value, _call_payload(event))]
 
 
-def _translate_call_terminate(event: Any, chat: str, ctx: _Context) -> list[Event]:
+def _translate_call_terminate(event: Any, chat: str, me_id: str | None) -> list[Event]:
     if event.reason not in REJECT_REASONS:
         return [engine_event(event)]
     payload = _call_payload(event)
@@ -641,7 +609,7 @@ def _translate_call_terminate(event: Any, chat: str, ctx: _Context) -> list[Even
 
 _CALLS = frozenset({CallOfferEv, CallOfferNoticeEv, CallAcceptEv, CallTerminateEv})
 
-_HANDLERS: dict[type, Callable[[Any, str, _Context], list[Event]]] = {
+_HANDLERS: dict[type, Callable[[Any, str, str | None], list[Event]]] = {
     MessageEv: _translate_message,
     ReceiptEv: _translate_receipt,
     PresenceEv: _translate_presence,
@@ -722,12 +690,6 @@ def _failure_reason(event: Any) -> str:
             return f"Connection failed ({name}){message}"
         text = _FAILURE_TEXTS.get(event.Reason, "unknown reason")
         return f"Connection failed: {text} ({name}){message}"
-    if kind is KeepAliveTimeoutEv:
-        return f"Keep-alive timed out ({event.ErrorCount} errors)"
-    if kind is KeepAliveRestoredEv:
-        return "Keep-alive restored"
-    if kind is DisconnectedEv:
-        return "Disconnected from WhatsApp"
     return kind.__name__
 
 
