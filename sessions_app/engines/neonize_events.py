@@ -290,23 +290,39 @@ def _reply_to(content: Any, names: set[str]) -> dict[str, Any] | None:
     return None
 
 
-def _head(info: Any, me_id: str | None) -> dict[str, Any]:
-    """The fields every message-shaped payload starts with."""
-    source = info.MessageSource
-    chat = waha_chat_id(source.Chat)
-    from_me = source.IsFromMe
-    participant = None
-    if source.IsGroup or chat.endswith(_MULTI_SERVERS):
-        participant = waha_chat_id(source.Sender) or None
+def _is_content(names: set[str]) -> bool:
+    """Whether a message's set fields hold something WAHA shows as a message of its own."""
+    return bool(names - _NOT_CONTENT) and not names & _NOT_A_MESSAGE
+
+
+def _arrival_ack(from_me: bool) -> int:
+    """The ack of a message as we first see it: ours reached the server, theirs this device."""
+    return ACK_SERVER if from_me else ACK_DEVICE
+
+
+def _message_head(chat: str, msg_id: str, from_me: bool, participant: str | None,
+                  timestamp: int | None, me_id: str | None) -> dict[str, Any]:
+    """The fields every message-shaped payload starts with, live or from a history sync."""
     return {
-        "id": message_id(from_me, chat, info.ID, participant),
-        "timestamp": _seconds(info.Timestamp),
+        "id": message_id(from_me, chat, msg_id, participant),
+        "timestamp": timestamp,
         "from": me_id if from_me else chat,
         "fromMe": from_me,
         "source": "app",
         "to": chat if from_me else me_id,
         "participant": participant,
     }
+
+
+def _head(info: Any, me_id: str | None) -> dict[str, Any]:
+    """The head of a live message, from whatsmeow's MessageInfo."""
+    source = info.MessageSource
+    chat = waha_chat_id(source.Chat)
+    participant = None
+    if source.IsGroup or chat.endswith(_MULTI_SERVERS):
+        participant = waha_chat_id(source.Sender) or None
+    return _message_head(chat, info.ID, source.IsFromMe, participant,
+                         _seconds(info.Timestamp), me_id)
 
 
 def _small_data(info: Any) -> dict[str, Any]:
@@ -323,20 +339,22 @@ def _small_data(info: Any) -> dict[str, Any]:
     }
 
 
-def _message_payload(head: dict[str, Any], content: Any, names: set[str], from_me: bool,
+def _message_payload(head: dict[str, Any], content: Any, names: set[str], *, ack: int,
                      data: dict[str, Any]) -> dict[str, Any]:
-    ack = ACK_SERVER if from_me else ACK_DEVICE
-    payload = dict(head)
-    payload.update(
-        body=_body(content, names),
-        hasMedia=bool(names & _MEDIA),
-        media=None,
-        ack=ack,
-        ackName=ACK_NAMES[ack],
-        replyTo=_reply_to(content, names),
-        _data=data,
-    )
-    return payload
+    """WAHA's message payload, for a live message, an edit and a history-sync message alike.
+
+    `head` comes from `_message_head`; `data` is the `_data` of whatever the message came in.
+    """
+    return {
+        **head,
+        "body": _body(content, names),
+        "hasMedia": bool(names & _MEDIA),
+        "media": None,
+        "ack": ack,
+        "ackName": ACK_NAMES[ack],
+        "replyTo": _reply_to(content, names),
+        "_data": data,
+    }
 
 
 def _translate_message(event: Any, chat: str, me_id: str | None) -> list[Event]:
@@ -351,13 +369,14 @@ def _translate_message(event: Any, chat: str, me_id: str | None) -> list[Event]:
         if protocol.type == ProtocolMessage.MESSAGE_EDIT:
             return [_edited(info, protocol.editedMessage, protocol.key.ID, me_id)]
         return [engine_event(event)]
-    if not names - _NOT_CONTENT or names & _NOT_A_MESSAGE:
+    if not _is_content(names):
         return [engine_event(event)]
     if event.IsEdit:
         # Edited content that came without its protocolMessage (a channel post, for one).
         return [_edited(info, content, info.ID, me_id)]
     from_me = info.MessageSource.IsFromMe
-    payload = _message_payload(_head(info, me_id), content, names, from_me, _small_data(info))
+    payload = _message_payload(_head(info, me_id), content, names, ack=_arrival_ack(from_me),
+                               data=_small_data(info))
     if from_me:
         return [(EventName.MESSAGE_ANY.value, payload)]
     # Shallow copies, so a consumer that adds a field (media, say) to one leaves the other alone.
@@ -406,7 +425,8 @@ def _revoked(info: Any, protocol: Any, me_id: str | None) -> Event:
 def _edited(info: Any, content: Any, edited_id: str, me_id: str | None) -> Event:
     content, names = _open(content)
     from_me = info.MessageSource.IsFromMe
-    payload = _message_payload(_head(info, me_id), content, names, from_me, _small_data(info))
+    payload = _message_payload(_head(info, me_id), content, names, ack=_arrival_ack(from_me),
+                               data=_small_data(info))
     payload["body"] = payload["body"] or ""
     payload["editedMessageId"] = edited_id
     return EventName.MESSAGE_EDITED.value, payload
@@ -696,6 +716,7 @@ def _failure_reason(event: Any) -> str:
 # --- history sync ------------------------------------------------------------------------------
 
 _WEB_STATUS_ACKS = {0: -1, 1: 0, 2: 1, 3: 2, 4: 3, 5: 4}
+_CHANGES_TO_OTHERS = frozenset({"reactionMessage", "protocolMessage"})
 
 
 def history_batch(event: Any, *, me_id: str | None, rules: IgnoreRules) -> dict[str, Any]:
@@ -752,41 +773,30 @@ def history_message(web: Any, chat: str, me_id: str | None) -> dict[str, Any] | 
     key = web.key
     chat = _chat_id_from_string(key.remoteJID) or chat
     content, names = _open(web.message)
-    if (not names - _NOT_CONTENT or names & _NOT_A_MESSAGE
-            or "reactionMessage" in names or "protocolMessage" in names):
+    # Reactions, revokes and edits change other messages; the store keeps messages only.
+    if not _is_content(names) or names & _CHANGES_TO_OTHERS:
         return None
     from_me = key.fromMe
+    sender = key.participant or web.participant
     participant = None
     if chat.endswith(_MULTI_SERVERS):
-        participant = _chat_id_from_string(key.participant or web.participant) or None
+        # The key of our own message in a group may name no participant: it is us.
+        participant = _chat_id_from_string(sender) or None
         if from_me:
             participant = participant or me_id
+    # History knows how far each message got; a live message is only ever just arrived.
     if web.HasField("status"):
         ack = _WEB_STATUS_ACKS.get(web.status, ACK_DEVICE)
     else:
-        ack = ACK_SERVER if from_me else ACK_DEVICE
-    timestamp = _seconds(web.messageTimestamp)
-    return {
-        "id": message_id(from_me, chat, key.ID, participant),
-        "timestamp": timestamp,
-        "from": me_id if from_me else chat,
-        "fromMe": from_me,
-        "source": "app",
-        "to": chat if from_me else me_id,
-        "participant": participant,
-        "body": _body(content, names),
-        "hasMedia": bool(names & _MEDIA),
-        "media": None,
-        "ack": ack,
-        "ackName": ACK_NAMES[ack],
-        "replyTo": _reply_to(content, names),
-        "_data": {
-            "ID": key.ID,
-            "Chat": key.remoteJID,
-            "Sender": key.participant or web.participant,
-            "IsFromMe": from_me,
-            "Pushname": web.pushName,
-            "Timestamp": web.messageTimestamp,
-            "Type": "media" if names & _MEDIA else "text",
-        },
-    }
+        ack = _arrival_ack(from_me)
+    head = _message_head(chat, key.ID, from_me, participant, _seconds(web.messageTimestamp),
+                         me_id)
+    return _message_payload(head, content, names, ack=ack, data={
+        "ID": key.ID,
+        "Chat": key.remoteJID,
+        "Sender": sender,
+        "IsFromMe": from_me,
+        "Pushname": web.pushName,
+        "Timestamp": web.messageTimestamp,
+        "Type": "media" if names & _MEDIA else "text",
+    })
