@@ -78,6 +78,7 @@ from sessions_app.engines.neonize_events import (
     history_batch,
     me_info,
     message_id,
+    messages,
     translate,
     waha_chat_id,
 )
@@ -753,12 +754,10 @@ def test_odd_input_never_raises(odd: Any) -> None:
 
 
 def test_a_translation_that_fails_falls_back_to_engine_event(monkeypatch: Any) -> None:
-    from sessions_app.engines import neonize_events
-
     def broken(*args: Any) -> None:
         raise ValueError("a content type this code never saw")
 
-    monkeypatch.setattr(neonize_events, "_body", broken)
+    monkeypatch.setattr(messages, "_body", broken)
     name, payload = only(message_event(text("hello")))
 
     assert name == "engine.event"
@@ -767,9 +766,7 @@ def test_a_translation_that_fails_falls_back_to_engine_event(monkeypatch: Any) -
 
 
 def test_a_failing_translation_still_honours_the_ignore_rules(monkeypatch: Any) -> None:
-    from sessions_app.engines import neonize_events
-
-    monkeypatch.setattr(neonize_events, "_body", None)
+    monkeypatch.setattr(messages, "_body", None)
     event = message_event(text("hi"), chat=group_jid, sender=bob_jid, group=True)
     assert run(event, rules=IgnoreRules(groups=True)) == []
 
