@@ -49,7 +49,6 @@ from neonize.utils.jid import Jid2String
 
 from ..ignore import IgnoreRules
 from ..store import full_sync, store_enabled
-from . import neonize_events as translate
 from .base import (
     Engine,
     EngineCallbacks,
@@ -58,6 +57,10 @@ from .base import (
     SessionSpec,
     sent_text_payload,
 )
+from .neonize_events.dispatch import translate
+from .neonize_events.failures import failure_reason
+from .neonize_events.history import history_batch
+from .neonize_events.jids import me_info
 
 log = logging.getLogger("waha.engine.neonize")
 
@@ -446,10 +449,10 @@ class NeonizeClient(EngineClient):
                 self.callbacks.event("engine.event", {"event": "PairStatusEv",
                                                       "data": {"error": event.Error}})
         elif isinstance(event, LoggedOutEv):
-            self.callbacks.failed(translate.failure_reason(event))
+            self.callbacks.failed(failure_reason(event))
             self._end_soon(logout=True)
         elif isinstance(event, FAILURE_EVENTS):
-            self.callbacks.failed(translate.failure_reason(event))
+            self.callbacks.failed(failure_reason(event))
             self._end_soon(logout=False)
         elif isinstance(event, DisconnectedEv | KeepAliveTimeoutEv):
             if self.me_id is not None and not self.stopping:
@@ -459,10 +462,9 @@ class NeonizeClient(EngineClient):
             if me is not None:
                 self.callbacks.working(me)
         elif isinstance(event, HistorySyncEv):
-            self.callbacks.history(translate.history_batch(event, me_id=self.me_id,
-                                                           rules=self.rules))
+            self.callbacks.history(history_batch(event, me_id=self.me_id, rules=self.rules))
         else:
-            for name, payload in translate.translate(event, me_id=self.me_id, rules=self.rules):
+            for name, payload in translate(event, me_id=self.me_id, rules=self.rules):
                 self.callbacks.event(name, payload)
 
     def _me(self, client: NewClient) -> dict[str, Any] | None:
@@ -470,7 +472,7 @@ class NeonizeClient(EngineClient):
         if device is None or not device.JID.User:
             return None
         lid = device.LID if device.HasField("LID") and device.LID.User else None
-        return translate.me_info(device.JID, device.PushName, lid)
+        return me_info(device.JID, device.PushName, lid)
 
     # --- requests that need the live client --------------------------------------------------
     async def request_code(self, phone_number: str) -> str:
