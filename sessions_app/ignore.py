@@ -30,10 +30,6 @@ class IgnoreRules:
             values[switch] = bool(defaults.get(switch, False) if value is None else value)
         return cls(**values)
 
-    @property
-    def drops_anything(self) -> bool:
-        return self.status or self.groups or self.channels or self.broadcast
-
     def ignores(self, chat_id: str) -> bool:
         """Whether events of this chat (WAHA or raw JID form) are dropped; 1:1 chats never are."""
         _, at, server = chat_id.rpartition("@")

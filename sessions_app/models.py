@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from ulid import ULID
@@ -39,6 +42,72 @@ class SessionQuerySet(models.QuerySet["Session"]):
 
     def owned_by(self, worker_id: str) -> SessionQuerySet:
         return self.filter(owner=worker_id)
+
+    def owned_or_any(self, owner: str | None) -> SessionQuerySet:
+        """The rows `owner` still owns, or every row when no owner is named.
+
+        An engine writes observed state through this, so one that lost a session cannot
+        overwrite what the new owner reports.
+        """
+        return self if owner is None else self.owned_by(owner)
+
+    def candidates(self, worker_id: str, now: datetime) -> SessionQuerySet:
+        """What this worker may have to act on: claimable rows that should run or log out, and
+        its own."""
+        wanted = Q(should_run=True) | Q(logout_pending=True)
+        return self.claimable_by(worker_id, now).filter(wanted) | self.owned_by(worker_id)
+
+    # --- leases: conditional UPDATEs, so two engines never both win -------------------------------
+    def claim(self, uid: str, worker_id: str, now: datetime, lease_seconds: float) -> bool:
+        """Take or renew the lease of one session: one conditional UPDATE."""
+        claimed = self.filter(uid=uid).claimable_by(worker_id, now).update(
+            owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
+        )
+        return claimed == 1
+
+    def release(self, uid: str, worker_id: str) -> bool:
+        """Hand a session's lease back; only its owner can."""
+        return self.filter(uid=uid).release_all(worker_id) == 1
+
+    def release_all(self, worker_id: str) -> int:
+        return self.owned_by(worker_id).update(owner="", lease_expires_at=None)
+
+    def renew(self, worker_id: str, until: datetime) -> set[str]:
+        """Push every lease this worker holds to `until`; answer the names it still owns."""
+        mine = self.owned_by(worker_id)
+        mine.update(lease_expires_at=until)
+        return set(mine.values_list("name", flat=True))
+
+    # --- observed state the engine writes without publishing -------------------------------------
+    def set_device(self, uid: str, device_jid: str, *, owner: str | None = None) -> bool:
+        """Keep the paired device's JID (fenced by `owner` like every observed write)."""
+        return self.filter(uid=uid).owned_or_any(owner).update(device_jid=device_jid) == 1
+
+    def finish_logout(self, uid: str) -> None:
+        """The device is unlinked and its auth state wiped: forget it."""
+        self.filter(uid=uid).update(logout_pending=False, me=None, device_jid="")
+
+    def want_running(self) -> int:
+        """Ask for these sessions to run (the boot rules); a running one is left as it is."""
+        return self.filter(should_run=False).update(should_run=True)
+
+
+@dataclass(frozen=True)
+class ObservedChange:
+    """What one observation from the engine changed on a session."""
+
+    transition: bool  # a new status: one more history row
+    new_qr: bool
+    new_run: bool  # the first report of a new generation
+
+    @property
+    def saved(self) -> bool:
+        return self.transition or self.new_qr or self.new_run
+
+    @property
+    def news(self) -> bool:
+        """Worth a `session.status` event: a new QR code re-publishes SCAN_QR_CODE."""
+        return self.transition or self.new_qr
 
 
 class Session(models.Model):
@@ -116,6 +185,62 @@ class Session(models.Model):
             self.lease_expires_at > now
         )
 
+    def enter_status(self, status: str, reason: str = "", now: datetime | None = None) -> None:
+        """Move to `status` and add its history row; the caller saves the session."""
+        now = now or timezone.now()
+        self.status = status
+        self.status_changed_at = now
+        SessionStatusChange.objects.create(session=self, status=status, timestamp=now,
+                                           reason=reason)
+
+    def apply_observed(
+        self,
+        status: str,
+        *,
+        generation: int | None = None,
+        me: dict[str, Any] | None = None,
+        qr: str | None = None,
+        qr_lifetime: float | None = None,
+        reason: str = "",
+    ) -> ObservedChange:
+        """Apply what the engine observed and save it when anything changed.
+
+        A new generation clears the previous run's error; a status other than SCAN_QR_CODE
+        clears the QR code; WORKING keeps `me`; FAILED keeps `reason` as the last error.
+        """
+        now = timezone.now()
+        change = ObservedChange(
+            transition=self.status != status,
+            new_qr=qr is not None and qr != self.qr_value,
+            new_run=generation is not None and self.applied_generation != generation,
+        )
+        fields = ["status", "status_changed_at", "updated_at"]
+        if change.new_run and generation is not None:
+            self.applied_generation = generation
+            self.last_error = ""
+            fields += ["applied_generation", "last_error"]
+        if status == SessionStatus.SCAN_QR_CODE and qr is not None:
+            self.qr_value = qr
+            self.qr_expires_at = now + timedelta(seconds=qr_lifetime or 0)
+        elif status != SessionStatus.SCAN_QR_CODE:
+            self.qr_value = ""
+            self.qr_expires_at = None
+        fields += ["qr_value", "qr_expires_at"]
+        if status == SessionStatus.WORKING:
+            self.me = me
+            self.last_error = ""
+            fields += ["me", "last_error"]
+        elif status == SessionStatus.FAILED:
+            self.last_error = reason
+            if "last_error" not in fields:
+                fields.append("last_error")
+        if not change.saved:
+            return change
+        if change.transition:
+            self.enter_status(status, reason, now)
+        self.save(update_fields=fields)
+        return change
+
     def recent_statuses(self, count: int = 3) -> list[dict[str, Any]]:
         changes = list(self.history.order_by("-timestamp", "-id")[:count])
         return [
@@ -148,6 +273,36 @@ class EngineProcessQuerySet(models.QuerySet["EngineProcess"]):
     def alive(self, now: datetime | None = None) -> EngineProcessQuerySet:
         return self.filter(heartbeat_at__gte=(now or timezone.now()) - heartbeat_horizon())
 
+    def register(self, worker_id: str, *, engine: str, hostname: str, pid: int,
+                 now: datetime) -> EngineProcess | None:
+        """Register the process (hostname, pid) under `worker_id`; answer the live process that
+        holds the id instead, if any.
+
+        Two live processes under one id would both run every session that id owns.
+        """
+        with transaction.atomic():
+            other = self.select_for_update().filter(worker_id=worker_id).first()
+            if (other is not None and (other.hostname, other.pid) != (hostname, pid)
+                    and other.is_alive(now) and not other.has_exited()):
+                return other
+            self.update_or_create(
+                worker_id=worker_id,
+                defaults={"engine": engine, "hostname": hostname, "pid": pid,
+                          "started_at": now, "heartbeat_at": now},
+            )
+        return None
+
+    def beat(self, worker_id: str, *, engine: str, hostname: str, pid: int,
+             now: datetime) -> bool:
+        """The heartbeat of the process registered under `worker_id`, registering it again if
+        its row was removed. False when another process has taken the id meanwhile."""
+        if self.filter(worker_id=worker_id, hostname=hostname, pid=pid).update(heartbeat_at=now):
+            return True
+        if self.filter(worker_id=worker_id).exists():
+            return False
+        return self.register(worker_id, engine=engine, hostname=hostname, pid=pid,
+                             now=now) is None
+
 
 class EngineProcess(models.Model):
     """One running engine process and its heartbeat."""
@@ -170,6 +325,18 @@ class EngineProcess(models.Model):
 
     def is_alive(self, now: datetime | None = None) -> bool:
         return self.heartbeat_at >= (now or timezone.now()) - heartbeat_horizon()
+
+    def has_exited(self) -> bool:
+        """The process is known to have exited (it ran on this host and its pid is gone)."""
+        if self.hostname != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
 
 # --- the store: chats, contacts and messages (sessions_app/store.py fills it) -------------------

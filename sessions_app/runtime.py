@@ -26,106 +26,37 @@ import time
 from collections import defaultdict
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, assert_never
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from waha_project.logs import log_context
 
 from . import groups, monitoring, services
-from .engines import Engine, EngineClient, EngineError, SessionSpec
+from .engines import Engine, EngineError
 from .models import EngineProcess, Session, SessionStatus
+from .slots import (
+    Arrival,
+    EventArrived,
+    Failed,
+    HistoryArrived,
+    Kept,
+    Paired,
+    QrShown,
+    Slot,
+    SlotCallbacks,
+    Starting,
+    Working,
+)
 
 log = logging.getLogger("waha.engine")
-
-
-
-@dataclass
-class Slot:
-    """One live client of ours, for one generation of one session."""
-
-    spec: SessionSpec
-    generation: int
-    client: EngineClient | None = None
-    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = field(default_factory=asyncio.Queue)
-    drainer: asyncio.Task[None] | None = None
-    ending: asyncio.Future[None] | None = None
-    # Events being written for a client thread that waits for them.
-    writing: int = 0
-
-    @property
-    def ended(self) -> bool:
-        """Its client is ending or has ended: its callbacks are dropped from now on."""
-        return self.ending is not None
-
-
-class SlotCallbacks:
-    """The EngineCallbacks of one slot, safe from any thread.
-
-    Status callbacks are queued for the slot's task. Events and history from a client thread
-    are written before the call returns (with retries while the slot lives), so the client
-    acknowledges them to WhatsApp only once they are kept; on the loop's own thread, which must
-    not block, they are queued like the rest.
-    """
-
-    def __init__(self, runtime: EngineRuntime, loop: asyncio.AbstractEventLoop,
-                 slot: Slot) -> None:
-        self.runtime = runtime
-        self.loop = loop
-        self.loop_thread = threading.get_ident()
-        self.slot = slot
-
-    def _put(self, kind: str, data: dict[str, Any]) -> None:
-        self.loop.call_soon_threadsafe(self.slot.queue.put_nowait, (kind, data))
-
-    def _keep(self, kind: str, data: dict[str, Any]) -> None:
-        if threading.get_ident() == self.loop_thread:
-            self._put(kind, data)
-        else:
-            self.runtime.write_from_client(self.slot, kind, data)
-
-    def qr(self, value: str, expires_in: float) -> None:
-        self._put("qr", {"value": value, "expires_in": expires_in})
-
-    def working(self, me: dict[str, Any]) -> None:
-        self._put("working", {"me": me})
-
-    def starting(self, reason: str = "") -> None:
-        self._put("starting", {"reason": reason})
-
-    def failed(self, reason: str) -> None:
-        self._put("failed", {"reason": reason})
-
-    def event(self, name: str, payload: dict[str, Any]) -> None:
-        self._keep("event", {"name": name, "payload": payload})
-
-    def history(self, batch: dict[str, Any]) -> None:
-        self._keep("history", batch)
-
-    def paired(self, device_jid: str) -> None:
-        self._put("paired", {"device_jid": device_jid})
-
-
-@dataclass(frozen=True)
-class Row:
-    """What reconcile needs of a session row, read in one query."""
-
-    name: str
-    uid: str
-    config: dict[str, Any]
-    should_run: bool
-    generation: int
-    logout_pending: bool
-    owner: str
-    lease_expires_at: datetime | None
-    device_jid: str
+# What reconcile compares of each candidate row to tell a steady session.
+STEADY_FIELDS = ("name", "uid", "should_run", "generation", "logout_pending", "owner")
 
 
 class EngineRuntime:
@@ -305,7 +236,7 @@ class EngineRuntime:
             return False
         with log_context(session=name, worker_id=self.worker_id):
             async with self.locks[name]:
-                row = await database_sync_to_async(self._load)(name)
+                row = await database_sync_to_async(Session.objects.filter(name=name).first)()
                 slot = self.slots.get(name)
                 if slot is not None and slot.ended:
                     return False  # its client is still stopping; the next pass starts another
@@ -323,8 +254,8 @@ class EngineRuntime:
                         await self._end(slot, logout=True)
                         slot, unlinked = None, True
                     # The row knows the device even when it was paired after the slot started.
-                    await asyncio.to_thread(self.engine.wipe, _spec(row))
-                    await database_sync_to_async(self._logout_done)(row.uid)
+                    await asyncio.to_thread(self.engine.wipe, services.spec_of(row))
+                    await database_sync_to_async(Session.objects.finish_logout)(row.uid)
                 if not row.should_run:
                     if slot is not None:
                         await self._end(slot, logout=False)
@@ -332,7 +263,8 @@ class EngineRuntime:
                         await database_sync_to_async(services.record_status)(
                             row.uid, SessionStatus.STOPPED, owner=self.worker_id
                         )
-                    await database_sync_to_async(self._release)(row.uid)
+                    await database_sync_to_async(Session.objects.release)(row.uid,
+                                                                          self.worker_id)
                     return False
                 if slot is not None and slot.generation == row.generation:
                     if not await database_sync_to_async(self._claim)(row.uid):
@@ -351,8 +283,8 @@ class EngineRuntime:
                 await self._start(row)
                 return True
 
-    async def _start(self, row: Row) -> None:
-        spec = _spec(row)
+    async def _start(self, row: Session) -> None:
+        spec = services.spec_of(row)
         slot = Slot(spec=spec, generation=row.generation)
         self.slots[row.name] = slot
         await database_sync_to_async(services.record_status)(
@@ -362,13 +294,13 @@ class EngineRuntime:
             return
         slot.drainer = asyncio.create_task(self._drain(slot), name=f"drain-{row.name}")
         slot.client = self.engine.client(
-            spec, SlotCallbacks(self, asyncio.get_running_loop(), slot)
+            spec, SlotCallbacks(slot, asyncio.get_running_loop(), self.write_from_client)
         )
         try:
             await slot.client.start()
         except Exception as exc:
             log.warning("session %s could not start: %s", row.name, exc)
-            slot.queue.put_nowait(("failed", {"reason": str(exc) or type(exc).__name__}))
+            slot.queue.put_nowait(Failed(str(exc) or type(exc).__name__))
 
     async def _end(self, slot: Slot, *, logout: bool) -> None:
         """End the slot's client; its late callbacks are dropped from now on.
@@ -401,55 +333,58 @@ class EngineRuntime:
         name = slot.spec.name
         with log_context(session=name, worker_id=self.worker_id):
             while True:
-                kind, data = await slot.queue.get()
+                item = await slot.queue.get()
                 async with self.locks[name]:
                     if self.slots.get(name) is not slot or slot.ended:
                         return
                     try:
-                        await self._apply(slot, kind, data)
+                        await self._apply(slot, item)
                     except Exception:
-                        log.exception("applying %s of %s failed", kind, name)
+                        log.exception("applying %s of %s failed", type(item).__name__, name)
 
-    async def _apply(self, slot: Slot, kind: str, data: dict[str, Any]) -> None:
+    async def _apply(self, slot: Slot, item: Arrival) -> None:
         record = database_sync_to_async(services.record_status)
         uid, owner = slot.spec.uid, self.worker_id
-        if kind == "qr":
-            await record(uid, SessionStatus.SCAN_QR_CODE, qr=data["value"],
-                         qr_lifetime=data["expires_in"], owner=owner)
-        elif kind == "working":
-            await record(uid, SessionStatus.WORKING, me=data["me"], owner=owner)
-        elif kind == "starting":
-            await record(uid, SessionStatus.STARTING, reason=data.get("reason", ""),
-                         owner=owner)
-        elif kind == "failed":
-            await record(uid, SessionStatus.FAILED, reason=data["reason"], owner=owner)
-        elif kind in ("event", "history"):
-            await database_sync_to_async(_write)(uid, kind, data)
-        elif kind == "paired":
-            await database_sync_to_async(services.record_device)(uid, data["device_jid"],
-                                                                 owner=owner)
+        match item:
+            case QrShown(value, expires_in):
+                await record(uid, SessionStatus.SCAN_QR_CODE, qr=value, qr_lifetime=expires_in,
+                             owner=owner)
+            case Working(me):
+                await record(uid, SessionStatus.WORKING, me=me, owner=owner)
+            case Starting(reason):
+                await record(uid, SessionStatus.STARTING, reason=reason, owner=owner)
+            case Failed(reason):
+                await record(uid, SessionStatus.FAILED, reason=reason, owner=owner)
+            case EventArrived() | HistoryArrived():
+                await database_sync_to_async(_write)(uid, item)
+            case Paired(device_jid):
+                await database_sync_to_async(Session.objects.set_device)(uid, device_jid,
+                                                                         owner=owner)
+            case _:
+                assert_never(item)
 
-    def write_from_client(self, slot: Slot, kind: str, data: dict[str, Any]) -> None:
+    def write_from_client(self, slot: Slot, item: Kept) -> None:
         """On a client thread: write an event before returning, retrying while the slot lives.
 
         WhatsApp acknowledges a message once the client's handler returns, so returning before
         it is kept could lose it. A slot that ends (stop, takeover, shutdown) gives up.
         """
+        what = _what(item)
         with self._writing_lock:
             slot.writing += 1
         try:
             delay = 0.2
             while True:
                 try:
-                    self.writer.submit(_write, slot.spec.uid, kind, data).result()
+                    self.writer.submit(_write, slot.spec.uid, item).result()
                     return
                 except Exception as exc:
                     if slot.ended or self.stopping:
                         log.error("session %s ended before its %s could be kept: %s",
-                                  slot.spec.name, kind, exc)
+                                  slot.spec.name, what, exc)
                         return
                     log.warning("keeping a %s of %s failed (%s); retrying in %.1f s",
-                                kind, slot.spec.name, exc, delay)
+                                what, slot.spec.name, exc, delay)
                 resume = time.monotonic() + delay
                 while time.monotonic() < resume and not (slot.ended or self.stopping):
                     time.sleep(0.05)
@@ -485,52 +420,30 @@ class EngineRuntime:
 
     # --- database work (run in a thread) ----------------------------------------------------------
     def _register(self) -> str | None:
-        """Register under our id; answer who holds it instead while another process runs as us.
-
-        Two live processes under one id would both run every session that id owns.
-        """
-        now = timezone.now()
-        here = (socket.gethostname(), os.getpid())
-        with transaction.atomic():
-            other = (EngineProcess.objects.select_for_update()
-                     .filter(worker_id=self.worker_id).first())
-            if (other is not None and (other.hostname, other.pid) != here
-                    and other.heartbeat_at > now - timedelta(seconds=self.lease_seconds)
-                    and not _gone(other)):
-                return f"pid {other.pid} on {other.hostname}"
-            EngineProcess.objects.update_or_create(
-                worker_id=self.worker_id,
-                defaults={"engine": self.engine.name, "hostname": here[0], "pid": here[1],
-                          "started_at": now, "heartbeat_at": now},
-            )
-        return None
+        """Register under our id; answer who holds it instead while another process runs as us."""
+        other = EngineProcess.objects.register(self.worker_id, engine=self.engine.name,
+                                               hostname=socket.gethostname(), pid=os.getpid(),
+                                               now=timezone.now())
+        return None if other is None else f"pid {other.pid} on {other.hostname}"
 
     def _unregister(self) -> None:
-        Session.objects.owned_by(self.worker_id).update(owner="", lease_expires_at=None)
+        Session.objects.release_all(self.worker_id)
         EngineProcess.objects.filter(worker_id=self.worker_id).delete()
 
     def _heartbeat(self) -> set[str] | None:
         """Renew every lease we hold; answer the names of the sessions we still own, or None
         when another process has taken our id (after we could not renew for a whole lease)."""
         now = timezone.now()
-        process = EngineProcess.objects.filter(worker_id=self.worker_id)
-        if not process.filter(hostname=socket.gethostname(), pid=os.getpid()).update(
-                heartbeat_at=now):
-            if process.exists():
-                return None
-            if self._register() is not None:  # our row was removed: put it back
-                return None
-        mine = Session.objects.owned_by(self.worker_id)
-        mine.update(lease_expires_at=now + timedelta(seconds=self.lease_seconds))
-        return set(mine.values_list("name", flat=True))
+        if not EngineProcess.objects.beat(self.worker_id, engine=self.engine.name,
+                                          hostname=socket.gethostname(), pid=os.getpid(), now=now):
+            return None
+        return Session.objects.renew(self.worker_id, now + timedelta(seconds=self.lease_seconds))
 
     def _apply_boot_rules(self) -> None:
         if settings.RESTART_ALL_SESSIONS:
-            Session.objects.filter(should_run=False).update(should_run=True)
+            Session.objects.want_running()
         if settings.START_SESSIONS:
-            Session.objects.filter(name__in=settings.START_SESSIONS, should_run=False).update(
-                should_run=True
-            )
+            Session.objects.filter(name__in=settings.START_SESSIONS).want_running()
 
     def _steady(self, name: str, row: dict[str, Any]) -> bool:
         """Our live client already runs what the row wants: nothing to reconcile.
@@ -544,67 +457,26 @@ class EngineRuntime:
 
     def _candidates(self) -> dict[str, dict[str, Any]]:
         """The sessions this engine may have to act on, with what reconcile compares, in one
-        query: claimable ones that should run or log out, and its own."""
-        now = timezone.now()
-        wanted = Q(should_run=True) | Q(logout_pending=True)
-        claimable = Session.objects.claimable_by(self.worker_id, now).filter(wanted)
-        rows = (claimable | Session.objects.owned_by(self.worker_id)).values(
-            "name", "uid", "should_run", "generation", "logout_pending", "owner")
+        query."""
+        rows = Session.objects.candidates(self.worker_id, timezone.now()).values(*STEADY_FIELDS)
         return {row["name"]: dict(row) for row in rows}
 
-    def _load(self, name: str) -> Row | None:
-        values = (
-            Session.objects.filter(name=name)
-            .values("name", "uid", "config", "should_run", "generation", "logout_pending",
-                    "owner", "lease_expires_at", "device_jid")
-            .first()
-        )
-        return None if values is None else Row(**values)
-
     def _claim(self, uid: str) -> bool:
-        """Take or renew the lease: one conditional UPDATE, so two engines never both win."""
-        now = timezone.now()
-        claimed = (
-            Session.objects.filter(uid=uid)
-            .claimable_by(self.worker_id, now)
-            .update(owner=self.worker_id,
-                    lease_expires_at=now + timedelta(seconds=self.lease_seconds))
-        )
-        return claimed == 1
-
-    def _release(self, uid: str) -> None:
-        Session.objects.filter(uid=uid, owner=self.worker_id).update(
-            owner="", lease_expires_at=None
-        )
-
-    def _logout_done(self, uid: str) -> None:
-        Session.objects.filter(uid=uid).update(logout_pending=False, me=None, device_jid="")
+        return Session.objects.claim(uid, self.worker_id, timezone.now(), self.lease_seconds)
 
 
-def _gone(process: EngineProcess) -> bool:
-    """The registered process is known to have exited (it ran on this host)."""
-    if process.hostname != socket.gethostname():
-        return False
-    try:
-        os.kill(process.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _what(item: Kept) -> str:
+    return "event" if isinstance(item, EventArrived) else "history batch"
 
 
-def _write(uid: str, kind: str, data: dict[str, Any]) -> None:
+def _write(uid: str, item: Kept) -> None:
     """Keep an event or a history batch; a failed write leaves a fresh connection to retry on."""
     try:
-        if kind == "event":
-            services.record_event(uid, data["name"], data["payload"])
-        else:
-            services.record_history(uid, data)
+        match item:
+            case EventArrived(name, payload):
+                services.record_event(uid, name, payload)
+            case HistoryArrived(batch):
+                services.record_history(uid, batch)
     except Exception:
         connection.close()
         raise
-
-
-def _spec(row: Row) -> SessionSpec:
-    return SessionSpec(name=row.name, uid=row.uid, config=row.config, device_jid=row.device_jid)

@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -20,14 +19,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from webhooks_app.services import sync_webhooks
 
 from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
-from .models import Session, SessionStatus, SessionStatusChange, default_session_name
+from .models import Session, SessionStatus, default_session_name
 
 log = logging.getLogger("waha.sessions")
 
@@ -48,7 +46,7 @@ def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> 
                 name=name, config=config, should_run=start, generation=1 if start else 0
             )
             sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
-            _record_change(session, SessionStatus.STOPPED)
+            session.enter_status(SessionStatus.STOPPED)
             session.save(update_fields=["status", "status_changed_at"])
     except IntegrityError:
         raise SessionExists(
@@ -276,14 +274,6 @@ def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -
 
 
 # --- observed state, from the engine runtime ---------------------------------------------------
-def _record_change(session: Session, status: str, reason: str = "") -> None:
-    now = timezone.now()
-    session.status = status
-    session.status_changed_at = now
-    SessionStatusChange.objects.create(session=session, status=status, timestamp=now,
-                                       reason=reason)
-
-
 def record_status(
     uid: str,
     status: str,
@@ -301,42 +291,16 @@ def record_status(
     written unless that engine still owns the session: one that lost it must not overwrite
     what the new owner reports.
     """
-    rows = Session.objects.filter(uid=uid)
-    if owner is not None:
-        rows = rows.filter(owner=owner)
     with transaction.atomic():
-        session = rows.select_for_update().first()
+        session = (Session.objects.filter(uid=uid).owned_or_any(owner)
+                   .select_for_update().first())
         if session is None:
             return None
-        changed = session.status != status
-        new_qr = qr is not None and qr != session.qr_value
-        fields = ["status", "status_changed_at", "updated_at"]
-        if generation is not None and session.applied_generation != generation:
-            # A new start: the previous run's error no longer describes this one.
-            session.applied_generation = generation
-            session.last_error = ""
-            fields += ["applied_generation", "last_error"]
-        if status == SessionStatus.SCAN_QR_CODE and qr is not None:
-            session.qr_value = qr
-            session.qr_expires_at = timezone.now() + timedelta(seconds=qr_lifetime or 0)
-        elif status != SessionStatus.SCAN_QR_CODE:
-            session.qr_value = ""
-            session.qr_expires_at = None
-        fields += ["qr_value", "qr_expires_at"]
-        if status == SessionStatus.WORKING:
-            session.me = me
-            session.last_error = ""
-            fields += ["me", "last_error"]
-        elif status == SessionStatus.FAILED:
-            session.last_error = reason
-            if "last_error" not in fields:
-                fields.append("last_error")
-        if not changed and not new_qr and "applied_generation" not in fields:
+        change = session.apply_observed(status, generation=generation, me=me, qr=qr,
+                                        qr_lifetime=qr_lifetime, reason=reason)
+        if not change.saved:
             return session
-        if changed:
-            _record_change(session, status, reason)
-        session.save(update_fields=fields)
-        if changed or new_qr:
+        if change.news:
             events.publish(session, "session.status", events.status_payload(session))
     if status == SessionStatus.FAILED:
         log.warning("session %s FAILED: %s", session.name, reason)
@@ -362,13 +326,6 @@ def record_history(uid: str, batch: dict[str, Any]) -> None:
         session = Session.objects.filter(uid=uid).first()
         if session is not None and store.store_enabled(session.config):
             store.save_history(session, batch)
-
-
-def record_device(uid: str, device_jid: str, *, owner: str | None = None) -> None:
-    rows = Session.objects.filter(uid=uid)
-    if owner is not None:
-        rows = rows.filter(owner=owner)
-    rows.update(device_jid=device_jid)
 
 
 # --- the channel layer: nudges and requests to engines ------------------------------------------

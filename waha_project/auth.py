@@ -8,7 +8,6 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -53,11 +52,6 @@ def resolve_api_key(raw: str, *, no_api_key: bool) -> ApiKey:
         plain = secrets.token_hex(16)
         return ApiKey(sha512=hashlib.sha512(plain.encode()).digest(), generated=plain)
     return ApiKey(sha512=hashlib.sha512(raw.encode()).digest())
-
-
-def key_from_scope_query(query_string: bytes) -> str | None:
-    values = parse_qs(query_string.decode("latin-1")).get("x-api-key")
-    return values[0] if values else None
 
 
 def key_from_authorization(header: str | None) -> str | None:

@@ -48,10 +48,6 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def current_context() -> dict[str, Any]:
-    return dict(_context.get())
-
-
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     """The context at the time of the call, then the record's own `extra=` fields.
 

@@ -30,7 +30,7 @@ def test_a_status_from_an_engine_that_no_longer_owns_the_session_is_dropped():
 
     stale = services.record_status(session.uid, SessionStatus.FAILED, reason="stream replaced",
                                    owner="engine-a")
-    services.record_device(session.uid, "111:1@s.whatsapp.net", owner="engine-a")
+    Session.objects.set_device(session.uid, "111:1@s.whatsapp.net", owner="engine-a")
     current = services.record_status(session.uid, SessionStatus.WORKING, me={"id": "1@c.us"},
                                      owner="engine-b")
 

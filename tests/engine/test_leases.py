@@ -1,4 +1,5 @@
-"""Leases: one owner per session, taken over only when expired, and a lost lease ends the client."""
+"""Leases in a running engine: taken over only when expired, renewed while live, and a lost lease
+ends the client. The claim itself is tested on the model (test_model_leases.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-import time_machine
-from channels.db import database_sync_to_async
-from django.db import connection
 from django.utils import timezone
-
-from sessions_app.runtime import EngineRuntime
 
 from ..conftest import wait_for, wait_status
 from .conftest import MakeRuntime, create_row, load, update
@@ -21,41 +17,6 @@ TICKS = 0.6  # three reconcile ticks of the test runtimes
 
 def in_seconds(seconds: float) -> datetime:
     return timezone.now() + timedelta(seconds=seconds)
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_claim_is_exclusive_until_the_lease_expires(patient_engine, transactional_db):
-    row = await create_row("contested", should_run=True)
-    first = EngineRuntime(patient_engine, worker_id="engine-a", lease_seconds=30)
-    second = EngineRuntime(patient_engine, worker_id="engine-b", lease_seconds=30)
-
-    def claims() -> list[bool]:
-        won = [first._claim(row.uid), second._claim(row.uid), first._claim(row.uid)]
-        with time_machine.travel(timezone.now() + timedelta(seconds=31), tick=False):
-            won += [second._claim(row.uid), first._claim(row.uid)]
-        return won
-
-    assert await database_sync_to_async(claims)() == [True, False, True, True, False]
-    assert (await load("contested")).owner == "engine-b"
-
-
-@pytest.mark.django_db(transaction=True)
-async def test_only_one_of_many_simultaneous_claims_wins(patient_engine, transactional_db):
-    row = await create_row("rush", should_run=True)
-    runtimes = [EngineRuntime(patient_engine, worker_id=f"engine-{i}", lease_seconds=30)
-                for i in range(8)]
-
-    def claim(rt: EngineRuntime) -> bool:
-        try:
-            return rt._claim(row.uid)
-        finally:
-            connection.close()  # each claim ran on its own thread's connection
-
-    won = await asyncio.gather(*(asyncio.to_thread(claim, rt) for rt in runtimes))
-
-    assert won.count(True) == 1
-    winner = runtimes[won.index(True)]
-    assert (await load("rush")).owner == winner.worker_id
 
 
 @pytest.mark.django_db(transaction=True)

@@ -39,7 +39,8 @@ from sessions_app.engines.neonize_engine import (
     pairing_client_type,
 )
 from sessions_app.models import Session
-from sessions_app.runtime import EngineRuntime, Slot, SlotCallbacks
+from sessions_app.runtime import EngineRuntime
+from sessions_app.slots import Slot, SlotCallbacks
 
 from ..conftest import wait_for
 from .conftest import Recorder
@@ -197,7 +198,7 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
                 generation=1)
     runtime.slots["wired"] = slot
     slot.drainer = asyncio.create_task(runtime._drain(slot))
-    callbacks = SlotCallbacks(runtime, asyncio.get_running_loop(), slot)
+    callbacks = SlotCallbacks(slot, asyncio.get_running_loop(), runtime.write_from_client)
     client, go_client = make_client(neonize_engine, callbacks, session.config, "wired")
     client.spec = slot.spec
     try:

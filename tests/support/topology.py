@@ -359,7 +359,7 @@ class Topology:
         ).fetchall()]
 
     def rival_claim(self, name: str, worker_id: str, seconds: float) -> bool:
-        """The claim EngineRuntime._claim makes, by a worker id no process runs under."""
+        """The claim SessionQuerySet.claim makes, by a worker id no process runs under."""
         done = self.db.execute(
             "UPDATE sessions_app_session SET owner = %s, "
             "lease_expires_at = now() + make_interval(secs => %s) "
