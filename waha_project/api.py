@@ -1,14 +1,28 @@
 """API pieces every app's views share: strict fields, the base serializer that drops (or, in
-strict mode, refuses) unknown fields, `validated`, and the error answers of the schema."""
+strict mode, refuses) unknown fields, `validated`, the fields and the paginator answers are
+rendered with, and the error answers of the schema."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .timestamps import ms
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000  # far past any table, and limit + offset still fits a 64-bit integer
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -75,6 +89,79 @@ def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, An
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+# --- answers -------------------------------------------------------------------------------------
+class EmptyAsNull(serializers.Field):
+    """Answers an empty value ("" or {}) as null: WAHA writes an unset field as null."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(value) if value else None
+
+
+class OptionalCharField(EmptyAsNull, serializers.CharField):
+    pass
+
+
+class OptionalJSONField(EmptyAsNull, serializers.JSONField):
+    pass
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class MillisecondsField(serializers.Field):
+    """A moment as milliseconds since the epoch."""
+
+    def to_representation(self, value: datetime) -> int | None:
+        return ms(value)
+
+
+class WireNames(serializers.Serializer):
+    """A field declared with a trailing underscore is named without it on the wire: `from`
+    and `global` are Python keywords, `source` a Field attribute."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name.removesuffix("_"): field for name, field in super().get_fields().items()}
+
+
+class LimitOffsetQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_LIMIT)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET)
+
+
+class BareListPagination(LimitOffsetPagination):
+    """`limit`/`offset` paging answered as the page alone: WAHA's clients expect a JSON array,
+    not `{count, results}`. A value out of bounds is a 400 naming it, never quietly the default
+    (an empty one means not given, as it does for django-filter's filters)."""
+
+    default_limit = DEFAULT_LIMIT
+
+    def paginate_queryset(self, queryset: QuerySet[Any] | Sequence[Any], request: Request,
+                          view: APIView | None = None) -> list[Any]:
+        page = LimitOffsetQuerySerializer(data=request.query_params)
+        page.is_valid(raise_exception=True)
+        self.request = request
+        self.limit = page.validated_data.get("limit", self.default_limit)
+        self.offset = page.validated_data.get("offset", 0)
+        return list(queryset[self.offset : self.offset + self.limit])
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(data)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return schema
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        return [
+            {"name": "limit", "in": "query", "required": False,
+             "description": f"How many to answer, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} by default",
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
+            {"name": "offset", "in": "query", "required": False, "description": "How many to skip",
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
+        ]
 
 
 class ErrorSerializer(serializers.Serializer):

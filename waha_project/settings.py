@@ -201,6 +201,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "sessions_app.models.SessionStatus",
         "RetryPolicyEnum": "webhooks_app.models.RetryPolicy",
+        "WebhookDeliveryStatusEnum": "webhooks_app.models.DeliveryStatus",
         "HealthStatusEnum": [("ok", "ok"), ("error", "error")],
     },
 }

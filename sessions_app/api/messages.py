@@ -50,8 +50,8 @@ class ChatsView(APIView):
     def get(self, request: Request, session: str) -> Response:
         page = page_query(m.PageQuerySerializer, request)
         current = services.get_session(session)
-        return Response([m.chat_summary(chat)
-                         for chat in paged(store.chats_of(current), page)])
+        return Response(m.ChatSummarySerializer(paged(store.chats_of(current), page),
+                                                many=True).data)
 
 
 class ChatMessagesView(APIView):
@@ -81,8 +81,8 @@ class ContactsView(APIView):
     def get(self, request: Request, session: str) -> Response:
         page = page_query(m.PageQuerySerializer, request)
         current = services.get_session(session)
-        return Response([m.contact_info(contact)
-                         for contact in paged(store.contacts_of(current), page)])
+        return Response(m.ContactSerializer(paged(store.contacts_of(current), page),
+                                            many=True).data)
 
 
 class SendTextView(APIView):

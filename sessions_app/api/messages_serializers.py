@@ -7,14 +7,19 @@ from typing import Any
 
 from rest_framework import serializers
 
-from waha_project.api import StrictCharField, WahaSerializer
+from waha_project.api import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    OptionalCharField,
+    StrictCharField,
+    WahaSerializer,
+    WireNames,
+)
 
 from ..models import Chat, Contact
 
 DEFAULT_SESSION = "default"  # WAHA's default when a body names no session
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_OFFSET = 1_000_000_000  # far past any store, and limit + offset still fits a 64-bit integer
 MAX_TEXT = 65536
 CHAT_ID_RE = re.compile(r"^(?:[0-9]+@c\.us|[0-9A-Za-z._:-]+@(?:g\.us|newsletter|lid))$")
 # What a path may name as a chat: anything the store could hold (status@broadcast too).
@@ -79,21 +84,30 @@ class SendTextSerializer(WahaSerializer):
 
 
 # --- answers -------------------------------------------------------------------------------------
-class ChatSummarySerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField(allow_null=True)
+class ChatSummarySerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="chat_id")
+    name = OptionalCharField()
     conversationTimestamp = serializers.IntegerField(
-        allow_null=True, help_text="Unix seconds of the latest message"
+        source="conversation_timestamp", allow_null=True,
+        help_text="Unix seconds of the latest message",
     )
 
-
-class ContactSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    name = serializers.CharField(allow_null=True, help_text="The name in the phone's book")
-    pushname = serializers.CharField(allow_null=True, help_text="The name they chose")
+    class Meta:
+        model = Chat
+        fields = ["id", "name", "conversationTimestamp"]
 
 
-class WAMessageSerializer(serializers.Serializer):
+class ContactSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="contact_id")
+    name = OptionalCharField(help_text="The name in the phone's book")
+    pushname = OptionalCharField(source="push_name", help_text="The name they chose")
+
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "pushname"]
+
+
+class WAMessageSerializer(WireNames):
     """Documents a WAHA message payload, as in `message.any`; answers are the payload itself."""
 
     id = serializers.CharField(help_text="false_123@c.us_ABCDEF")
@@ -110,19 +124,3 @@ class WAMessageSerializer(serializers.Serializer):
     ackName = serializers.CharField(required=False, allow_null=True)
     replyTo = serializers.JSONField(required=False, allow_null=True)
     _data = serializers.JSONField(required=False, allow_null=True)
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        # `from` is a Python keyword and `source` a Field attribute: declared with a trailing
-        # underscore, named without it on the wire.
-        return {name.removesuffix("_"): field
-                for name, field in super().get_fields().items()}
-
-
-def chat_summary(chat: Chat) -> dict[str, Any]:
-    return {"id": chat.chat_id, "name": chat.name or None,
-            "conversationTimestamp": chat.conversation_timestamp}
-
-
-def contact_info(contact: Contact) -> dict[str, Any]:
-    return {"id": contact.contact_id, "name": contact.name or None,
-            "pushname": contact.push_name or None}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from waha_project.api import (
+    OptionalCharField,
+    OptionalJSONField,
     StrictBooleanField,
     StrictCharField,
     WahaSerializer,
@@ -153,54 +155,55 @@ class MeSerializer(serializers.Serializer):
     jid = serializers.CharField(allow_null=True, required=False)
 
 
+def _stopped(session: Session) -> bool:
+    return session.display_status == SessionStatus.STOPPED
+
+
 class TimestampsSerializer(serializers.Serializer):
-    activity = serializers.IntegerField(allow_null=True)
+    activity = serializers.SerializerMethodField()
+
+    def get_activity(self, session: Session) -> int | None:
+        return None if _stopped(session) else ms(session.status_changed_at)
 
 
 class EngineInfoSerializer(serializers.Serializer):
-    engine = serializers.CharField()
-    driver = serializers.CharField()
-    worker = serializers.CharField(allow_null=True)
-    state = serializers.CharField()
-    lastError = serializers.CharField(allow_null=True)
+    """The engine that runs the session, and what it last saw."""
 
+    engine = serializers.SerializerMethodField()
+    driver = serializers.SerializerMethodField()  # the context's "driver": get_engine().name
+    worker = OptionalCharField(source="owner")
+    state = serializers.CharField(source="status")
+    lastError = OptionalCharField(source="last_error")
 
-def session_info(session: Session, *, with_engine: bool = False,
-                 driver: str = "") -> dict[str, Any]:
-    status = session.display_status
-    stopped = status == SessionStatus.STOPPED
-    info: dict[str, Any] = {
-        "name": session.name,
-        "status": status,
-        "config": session.config or None,
-        "me": None if stopped else session.me,
-        "presence": "online" if status == SessionStatus.WORKING else None,
-        "timestamps": {"activity": None if stopped else ms(session.status_changed_at)},
-    }
-    if with_engine:
-        info["engine"] = {
-            "engine": ENGINE_LABEL,
-            "driver": driver,
-            "worker": session.owner or None,
-            "state": session.status,
-            "lastError": session.last_error or None,
-        }
-    return info
+    def get_engine(self, session: Session) -> str:
+        return ENGINE_LABEL
+
+    def get_driver(self, session: Session) -> str:
+        return self.context["driver"]
 
 
 class SessionInfoSerializer(serializers.Serializer):
-    """Documents SessionInfo; answers are built by `session_info`."""
+    """A session as WAHA answers it; a stopped one shows no account, presence or activity."""
 
     name = serializers.CharField()
-    status = serializers.ChoiceField(choices=SessionStatus.choices)
-    config = serializers.JSONField(allow_null=True)
-    me = MeSerializer(allow_null=True)
-    presence = serializers.CharField(allow_null=True)
-    timestamps = TimestampsSerializer()
+    status = serializers.ChoiceField(choices=SessionStatus.choices, source="display_status")
+    config = OptionalJSONField()
+    me = serializers.SerializerMethodField()
+    presence = serializers.SerializerMethodField()
+    timestamps = TimestampsSerializer(source="*")
+
+    @extend_schema_field(MeSerializer(allow_null=True))
+    def get_me(self, session: Session) -> dict[str, Any] | None:
+        return None if _stopped(session) else session.me
+
+    def get_presence(self, session: Session) -> str | None:
+        return "online" if session.display_status == SessionStatus.WORKING else None
 
 
 class SessionDetailSerializer(SessionInfoSerializer):
-    engine = EngineInfoSerializer()
+    """A session as WAHA answers it, with the engine that runs it."""
+
+    engine = EngineInfoSerializer(source="*")
 
 
 class QRStatusErrorSerializer(serializers.Serializer):

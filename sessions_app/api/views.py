@@ -38,7 +38,7 @@ def config_of(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def info(session: Session) -> dict[str, Any]:
-    return s.session_info(session)
+    return s.SessionInfoSerializer(session).data
 
 
 class SessionViewSet(viewsets.ViewSet):
@@ -57,7 +57,7 @@ class SessionViewSet(viewsets.ViewSet):
         if flag not in {"true", "1", "false", "0"}:
             raise exceptions.ValidationError({"all": ["must be true, false, 1 or 0"]})
         sessions = services.list_sessions(include_stopped=flag in {"true", "1"})
-        return Response([info(session) for session in sessions])
+        return Response(s.SessionInfoSerializer(sessions, many=True).data)
 
     @extend_schema(
         summary="Create a session",
@@ -76,7 +76,8 @@ class SessionViewSet(viewsets.ViewSet):
                    responses={200: s.SessionDetailSerializer, 401: E401, 404: E404})
     def retrieve(self, request: Request, name: str) -> Response:
         session = services.get_session(name)
-        return Response(s.session_info(session, with_engine=True, driver=get_engine().name))
+        detail = s.SessionDetailSerializer(session, context={"driver": get_engine().name})
+        return Response(detail.data)
 
     @extend_schema(
         summary="Replace a session's config",

@@ -1,14 +1,24 @@
-"""A webhook as `config.webhooks[]` and `WHATSAPP_HOOK_*` give it, validated field by field."""
+"""A webhook as `config.webhooks[]` and `WHATSAPP_HOOK_*` give it, validated field by field;
+a delivery and its attempts as the API answers them."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from rest_framework import serializers
 
-from waha_project.api import StrictCharField, StrictIntegerField, WahaSerializer
+from waha_project.api import (
+    MillisecondsField,
+    OptionalCharField,
+    StrictCharField,
+    StrictIntegerField,
+    WahaSerializer,
+    WireNames,
+)
 
-from ..models import RetryPolicy
+from ..models import Delivery, DeliveryAttempt, RetryPolicy
 from ..signing import RESERVED_HEADERS
 from ..subscriptions import ALL, EventName
 from ..transport import TargetPolicy, check_url_literal
@@ -70,3 +80,59 @@ class WebhookSerializer(WahaSerializer):
         if refused:
             raise serializers.ValidationError(f"this address is never contacted: {refused}")
         return value
+
+
+# --- answers -------------------------------------------------------------------------------------
+class WebhookDeliverySerializer(WireNames, serializers.ModelSerializer):
+    """One event to one webhook URL, and how sending it went."""
+
+    session = serializers.CharField(source="session_name")
+    eventId = serializers.CharField(source="event_id")
+    # Null for a global delivery (it has no webhook row) and once its webhook is deleted.
+    webhook = serializers.IntegerField(source="webhook_id", allow_null=True)
+    global_ = serializers.BooleanField(source="is_global")
+    lastStatusCode = serializers.IntegerField(source="last_status_code", allow_null=True)
+    lastError = OptionalCharField(source="last_error")
+    createdAt = MillisecondsField(source="created_at")
+    nextAttemptAt = MillisecondsField(source="next_attempt_at", allow_null=True)
+    finishedAt = MillisecondsField(source="finished_at", allow_null=True)
+
+    class Meta:
+        model = Delivery
+        fields = ["id", "session", "event", "eventId", "url", "webhook", "global_", "status",
+                  "attempts", "lastStatusCode", "lastError", "createdAt", "nextAttemptAt",
+                  "finishedAt"]
+        read_only_fields = fields
+
+
+class WebhookDeliveryAttemptSerializer(serializers.ModelSerializer):
+    """One request of a delivery and its answer."""
+
+    timestamp = MillisecondsField(source="started_at")
+    statusCode = serializers.IntegerField(source="status_code", allow_null=True)
+    durationMs = serializers.IntegerField(source="duration_ms")
+    responseBody = serializers.CharField(source="response_body")
+    error = OptionalCharField()
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "timestamp", "statusCode", "durationMs", "responseBody", "error"]
+        read_only_fields = fields
+
+
+class EnvelopeField(serializers.JSONField):
+    """The envelope as stored (JSON text), answered as the JSON it holds."""
+
+    def to_representation(self, value: Any) -> Any:
+        return json.loads(value)
+
+
+class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
+    """A delivery with the envelope it sends and every attempt so far."""
+
+    payload = EnvelopeField(source="body")
+    attemptList = WebhookDeliveryAttemptSerializer(source="attempt_rows", many=True)
+
+    class Meta(WebhookDeliverySerializer.Meta):
+        fields = [*WebhookDeliverySerializer.Meta.fields, "payload", "attemptList"]
+        read_only_fields = fields

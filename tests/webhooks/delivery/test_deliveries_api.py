@@ -113,12 +113,23 @@ async def test_the_list_filters_and_pages(api: httpx.AsyncClient,
     assert ids(await listed(api, query)) == [history[key]["id"] for key in expected]
 
 
+@pytest.mark.parametrize("query", ["?session=", "?event=", "?status=", "?limit=", "?offset=",
+                                   "?session=&status=&limit=&offset="])
+async def test_an_empty_query_value_means_not_given(api: httpx.AsyncClient,
+                                                   history: dict[str, dict[str, Any]],
+                                                   query: str) -> None:
+    assert ids(await listed(api, query)) == ids(await listed(api))
+
+
 @pytest.mark.parametrize(("query", "field"), [
     ("?status=lost", "status"),
+    ("?session=" + "s" * 55, "session"),
+    ("?event=" + "e" * 65, "event"),
     ("?limit=0", "limit"),
     ("?limit=1001", "limit"),
     ("?limit=ten", "limit"),
     ("?offset=-1", "offset"),
+    ("?offset=1000000001", "offset"),
 ])
 async def test_a_bad_filter_answers_400_naming_it(api: httpx.AsyncClient, query: str,
                                                  field: str) -> None:
