@@ -7,11 +7,21 @@ from django_filters import rest_framework as filters
 from ..models import Delivery, DeliveryStatus
 
 
+def _too_long(limit: int) -> dict[str, str]:
+    # The words of the rest of the API (DRF's), not Django forms' own.
+    return {"max_length": f"Ensure this field has no more than {limit} characters."}
+
+
 class DeliveryFilter(filters.FilterSet):
+    """An empty value (`?status=`) means the filter is not given, as django-filter has it."""
+
     session = filters.CharFilter(field_name="session_name", max_length=54,
-                                 help_text="Session name")
-    event = filters.CharFilter(max_length=64, help_text="Event name, e.g. message")
-    status = filters.ChoiceFilter(choices=DeliveryStatus.choices)
+                                 help_text="Session name", error_messages=_too_long(54))
+    event = filters.CharFilter(max_length=64, help_text="Event name, e.g. message",
+                               error_messages=_too_long(64))
+    status = filters.ChoiceFilter(
+        choices=DeliveryStatus.choices,
+        error_messages={"invalid_choice": '"%(value)s" is not a valid choice.'})
 
     class Meta:
         model = Delivery

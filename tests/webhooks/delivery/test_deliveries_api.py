@@ -141,6 +141,16 @@ async def test_a_bad_filter_answers_400_naming_it(api: httpx.AsyncClient, query:
     assert any(message.startswith(f"{field}: ") for message in body["message"]), body
 
 
+async def test_a_bad_filter_is_told_in_the_words_of_the_rest_of_the_api(
+        api: httpx.AsyncClient) -> None:
+    status = await api.get("/api/webhooks/deliveries?status=lost")
+    session = await api.get("/api/webhooks/deliveries?session=" + "s" * 55)
+
+    assert status.json()["message"] == ['status: "lost" is not a valid choice.']
+    assert session.json()["message"] == [
+        "session: Ensure this field has no more than 54 characters."]
+
+
 # --- one delivery -----------------------------------------------------------------------------
 async def test_the_detail_has_the_payload_and_every_attempt(
         api: httpx.AsyncClient, history: dict[str, dict[str, Any]]) -> None:
