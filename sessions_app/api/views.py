@@ -41,6 +41,12 @@ def info(session: Session) -> dict[str, Any]:
     return s.SessionInfoSerializer(session).data
 
 
+def operate(operation: str, name: str) -> Response:
+    """A lifecycle operation from `services.LIFECYCLE`, answered with the session."""
+    session = services.LIFECYCLE[operation].run(name)
+    return Response(info(session), status=status.HTTP_201_CREATED)
+
+
 class SessionViewSet(viewsets.ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[^/]+"
@@ -100,19 +106,19 @@ class SessionViewSet(viewsets.ViewSet):
                    responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
     @action(detail=True, methods=["post"])
     def start(self, request: Request, name: str) -> Response:
-        return Response(info(services.start_session(name)), status=status.HTTP_201_CREATED)
+        return operate("start", name)
 
     @extend_schema(summary="Stop a session", parameters=[NAME_PARAM], request=None,
                    responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
     @action(detail=True, methods=["post"])
     def stop(self, request: Request, name: str) -> Response:
-        return Response(info(services.stop_session(name)), status=status.HTTP_201_CREATED)
+        return operate("stop", name)
 
     @extend_schema(summary="Restart a session", parameters=[NAME_PARAM], request=None,
                    responses={201: s.SessionInfoSerializer, 401: E401, 404: E404})
     @action(detail=True, methods=["post"])
     def restart(self, request: Request, name: str) -> Response:
-        return Response(info(services.restart_session(name)), status=status.HTTP_201_CREATED)
+        return operate("restart", name)
 
     @extend_schema(
         summary="Log a session out",
@@ -123,7 +129,7 @@ class SessionViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def logout(self, request: Request, name: str) -> Response:
-        return Response(info(services.logout_session(name)), status=status.HTTP_201_CREATED)
+        return operate("logout", name)
 
     @extend_schema(summary="The account a session is linked to", parameters=[NAME_PARAM],
                    responses={200: ME_OR_NULL, 401: E401, 404: E404})
