@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.forms import formset_factory
 from rest_framework import serializers
 
+from waha_project.errors import walk_validation
 from webhooks_app.models import RetryPolicy
 from webhooks_app.subscriptions import EventName
 
@@ -148,33 +149,10 @@ class PairingForm(DashboardForm):
         serializer = RequestCodeSerializer(data={"phoneNumber": self.data.get("phone_number", "")})
         if serializer.is_valid():
             return str(serializer.validated_data["phoneNumber"])
-        for path, message in error_paths(serializer.errors):
+        for path, message in walk_validation(serializer.errors):
             if path == "phoneNumber" and "phone_number" not in self.errors:
                 self.add_error("phone_number", message)
         return None
-
-
-# --- API error detail → (path, message), the same paths as the API's messages -----------------
-def error_paths(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Walk DRF's nested error detail like waha_project.errors.flatten_validation does."""
-    if isinstance(detail, Mapping):
-        for key, value in detail.items():
-            if key == "non_field_errors":
-                name = prefix
-            elif isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            yield from error_paths(value, name)
-    elif isinstance(detail, list):
-        for index, item in enumerate(detail):
-            if isinstance(item, Mapping | list):
-                if item:
-                    yield from error_paths(item, f"{prefix}[{index}]")
-            elif item:
-                yield prefix, str(item)
-    else:
-        yield prefix, str(detail)
 
 
 @dataclass
@@ -269,7 +247,7 @@ class SessionEditor:
         if serializer.is_valid() and parsed and not self._has_form_errors():
             self.validated = dict(serializer.validated_data)
             return True
-        for path, message in error_paths(serializer.errors):
+        for path, message in walk_validation(serializer.errors):
             self.attach(path, message)
         self._collect_form_errors()
         return False
