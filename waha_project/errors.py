@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -64,10 +65,10 @@ def error_body(code: int, message: Any) -> dict[str, Any]:
     return {"statusCode": code, "message": message, "error": HTTPStatus(code).phrase}
 
 
-def flatten_validation(detail: Any, prefix: str = "") -> list[str]:
-    """Turn DRF's nested error detail into readable strings naming the field."""
+def walk_validation(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """DRF's nested error detail as (path, message) pairs, the path naming the value the way
+    a client wrote it (`config.webhooks[0].url`); "" is the request as a whole."""
     if isinstance(detail, dict):
-        out: list[str] = []
         for key, value in detail.items():
             if key == "non_field_errors":
                 name = prefix
@@ -75,19 +76,27 @@ def flatten_validation(detail: Any, prefix: str = "") -> list[str]:
                 name = f"{prefix}[{key}]"
             else:
                 name = f"{prefix}.{key}" if prefix else str(key)
-            out.extend(flatten_validation(value, name))
-        return out
-    if isinstance(detail, list):
+            yield from walk_validation(value, name)
+    elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
-            return [f"{prefix}: {item}" if prefix else str(item) for item in detail]
-        out = []
+            for item in detail:
+                yield prefix, str(item)
+            return
+        # A list serializer's errors: one entry per item, empty for the items that were fine.
         for index, item in enumerate(detail):
-            if isinstance(item, dict | list) and item:
-                out.extend(flatten_validation(item, f"{prefix}[{index}]"))
+            if isinstance(item, dict | list):
+                if item:
+                    yield from walk_validation(item, f"{prefix}[{index}]")
             elif item:
-                out.append(f"{prefix}[{index}]: {item}")
-        return out
-    return [f"{prefix}: {detail}" if prefix else str(detail)]
+                yield f"{prefix}[{index}]", str(item)
+    else:
+        yield prefix, str(detail)
+
+
+def flatten_validation(detail: Any) -> list[str]:
+    """Readable strings naming the field: `config.webhooks[0].url: Enter a valid URL.`"""
+    return [f"{path}: {message}" if path else message
+            for path, message in walk_validation(detail)]
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

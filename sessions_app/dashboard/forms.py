@@ -1,6 +1,10 @@
 """The dashboard's session form: Django forms parse and render the fields, the API's
 serializers judge the config, and each error goes back beside the field it names.
 
+Which config value each field shows is written once, in CONFIG_ROWS and WEBHOOK_ROWS: the
+form's initial values, the config built from a post and the field an error goes beside all
+come from those rows.
+
 Secrets (HMAC keys, the proxy password) are never rendered: blank means "keep the saved one".
 Config keys the form does not show (`gows`, `noweb.markOnline`, ...) are kept as they were.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +22,7 @@ from django.conf import settings
 from django.forms import formset_factory
 from rest_framework import serializers
 
+from waha_project.errors import walk_validation
 from webhooks_app.models import RetryPolicy
 from webhooks_app.subscriptions import EventName
 
@@ -30,6 +35,21 @@ from ..api.serializers import (
 from ..errors import SessionExists
 from ..ignore import IgnoreRules
 from ..models import Session
+from .config_rows import (
+    Choices,
+    Headers,
+    Number,
+    Row,
+    Secret,
+    Switch,
+    Text,
+    find_row,
+    initial_values,
+    lookup,
+    parent,
+    remove,
+    write_rows,
+)
 
 EVENT_CHOICES = [("*", "* (every event but engine.event)"),
                  *[(name, name) for name in EventName.values]]
@@ -40,10 +60,7 @@ IGNORE_SWITCHES = {
     "channels": "Channels (@newsletter)",
     "broadcast": "Broadcast lists (@broadcast)",
 }
-# Keys of the config this form owns; everything else is carried over untouched.
-MANAGED_KEYS = ("debug", "client", "metadata", "webhooks", "ignore", "proxy")
 SAVED_PLACEHOLDER = "Saved; leave blank to keep it"
-INTEGER_RE = re.compile(r"^[+-]?\d+$")
 
 
 class DashboardForm(forms.Form):
@@ -148,33 +165,57 @@ class PairingForm(DashboardForm):
         serializer = RequestCodeSerializer(data={"phoneNumber": self.data.get("phone_number", "")})
         if serializer.is_valid():
             return str(serializer.validated_data["phoneNumber"])
-        for path, message in error_paths(serializer.errors):
+        for path, message in walk_validation(serializer.errors):
             if path == "phoneNumber" and "phone_number" not in self.errors:
                 self.add_error("phone_number", message)
         return None
 
 
-# --- API error detail → (path, message), the same paths as the API's messages -----------------
-def error_paths(detail: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Walk DRF's nested error detail like waha_project.errors.flatten_validation does."""
-    if isinstance(detail, Mapping):
-        for key, value in detail.items():
-            if key == "non_field_errors":
-                name = prefix
-            elif isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            yield from error_paths(value, name)
-    elif isinstance(detail, list):
-        for index, item in enumerate(detail):
-            if isinstance(item, Mapping | list):
-                if item:
-                    yield from error_paths(item, f"{prefix}[{index}]")
-            elif item:
-                yield prefix, str(item)
-    else:
-        yield prefix, str(detail)
+# --- the config values the form shows: one row each, read by the editor -------------------------
+def ignore_default(switch: str) -> Callable[[], bool]:
+    """The server's WAHA_SESSION_CONFIG_IGNORE_* value, read when used (tests change it)."""
+    return lambda: bool(getattr(IgnoreRules.from_config(None), switch))
+
+
+CONFIG_ROWS = (
+    Row("debug", "debug", Switch(null_is_set=True)),
+    Row("client.deviceName", "device_name", Text()),
+    Row("client.browserName", "browser_name", Text()),
+    Row("ignore.status", "ignore_status", Switch(default=ignore_default("status"))),
+    Row("ignore.groups", "ignore_groups", Switch(default=ignore_default("groups"))),
+    Row("ignore.channels", "ignore_channels", Switch(default=ignore_default("channels"))),
+    Row("ignore.broadcast", "ignore_broadcast", Switch(default=ignore_default("broadcast"))),
+    Row("proxy.server", "proxy_server", Text(blank="drops_section")),
+    Row("proxy.username", "proxy_username", Text()),
+    Row("proxy.password", "proxy_password", Secret(clear="proxy_password_clear")),
+    Row("noweb.store.enabled", "store_enabled", Switch()),
+    Row("noweb.store.fullSync", "store_full_sync", Switch()),
+)
+WEBHOOK_ROWS = (
+    Row("url", "url", Text(blank="written")),
+    Row("events", "events", Choices()),
+    Row("hmac.key", "hmac_key", Secret(clear="hmac_clear")),
+    Row("retries.policy", "retries_policy", Text()),
+    Row("retries.delaySeconds", "retries_delay", Number()),
+    Row("retries.attempts", "retries_attempts", Number()),
+    Row("customHeaders", "custom_headers", Headers()),
+)
+# What the form rebuilds from its fields; the rest of the saved config is carried over.
+OWNED = ("metadata", "webhooks",
+         *dict.fromkeys(parent(row.path) or row.path for row in CONFIG_ROWS))
+# The create request's own keys, beside the config; their fields have the same names.
+REQUEST_FIELDS = ("name", "start")
+
+
+def mark_saved_secrets(form: forms.Form, rows: Iterable[Row],
+                       saved: Mapping[str, Any] | None) -> bool:
+    """Say in each secret's field that a value is saved; whether any is."""
+    marked = False
+    for row in rows:
+        if isinstance(row.kind, Secret) and lookup(saved, row.path):
+            form.fields[row.field].widget.attrs["placeholder"] = SAVED_PLACEHOLDER
+            marked = True
+    return marked
 
 
 @dataclass
@@ -189,31 +230,7 @@ class FieldError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-WEBHOOK_PATH_RE = re.compile(r"^config\.webhooks\[(\d+)\](?:\.(\w+))?(.*)$")
-HEADER_PATH_RE = re.compile(r"^\[(\d+)\](?:\.(\w+))?$")
-MAIN_FIELDS = {
-    "name": "name",
-    "start": "start",
-    "config.debug": "debug",
-    "config.client.deviceName": "device_name",
-    "config.client.browserName": "browser_name",
-    "config.client": "device_name",
-    "config.ignore.status": "ignore_status",
-    "config.ignore.groups": "ignore_groups",
-    "config.ignore.channels": "ignore_channels",
-    "config.ignore.broadcast": "ignore_broadcast",
-    "config.proxy": "proxy_server",
-    "config.proxy.server": "proxy_server",
-    "config.proxy.username": "proxy_username",
-    "config.proxy.password": "proxy_password",
-    "config.noweb.store.enabled": "store_enabled",
-    "config.noweb.store.fullSync": "store_full_sync",
-}
-WEBHOOK_FIELDS = {
-    "url": "url", "events": "events", "hmac": "hmac_key", "customHeaders": "custom_headers",
-    "retries.policy": "retries_policy", "retries.delaySeconds": "retries_delay",
-    "retries.attempts": "retries_attempts", "retries": "retries_policy",
-}
+WEBHOOK_PATH_RE = re.compile(r"^config\.webhooks\[(\d+)\]\.?(.*)$")
 
 
 class SessionEditor:
@@ -226,7 +243,7 @@ class SessionEditor:
         saved = self.saved
         bound = data is not None
         self.form = SessionForm(data, creating=self.creating,
-                                initial=None if bound else main_initial(saved))
+                                initial=None if bound else initial_values(CONFIG_ROWS, saved))
         metadata_rows = [{"key": key, "value": value}
                          for key, value in (saved.get("metadata") or {}).items()]
         metadata_set = formset_factory(MetadataForm, extra=1)
@@ -237,21 +254,20 @@ class SessionEditor:
                                      extra=0 if hooks else 1, can_delete=True)
         self.webhooks = webhook_set(
             data, prefix="webhooks",
-            initial=None if bound else [webhook_initial(i, hook) for i, hook in enumerate(hooks)],
+            initial=None if bound else [{"original": index, **initial_values(WEBHOOK_ROWS, hook)}
+                                        for index, hook in enumerate(hooks)],
         )
         for form in self.webhooks.forms:
-            form.has_saved_key = self._saved_key(form["original"].value()) is not None
-            if form.has_saved_key:
-                form.fields["hmac_key"].widget.attrs["placeholder"] = SAVED_PLACEHOLDER
-        self.has_saved_proxy_password = bool((saved.get("proxy") or {}).get("password"))
-        if self.has_saved_proxy_password:
-            self.form.fields["proxy_password"].widget.attrs["placeholder"] = SAVED_PLACEHOLDER
+            form.has_saved_key = mark_saved_secrets(
+                form, WEBHOOK_ROWS, self._saved_hook(form["original"].value()))
+        self.has_saved_proxy_password = mark_saved_secrets(self.form, CONFIG_ROWS, saved)
         self.errors: list[FieldError] = []
         self.metadata_errors: list[str] = []
         self.webhooks_errors: list[str] = []
-        # Which form (and which header lines) each entry of the built config came from.
-        self._webhook_forms: list[WebhookForm] = []
-        self._header_lines: list[list[int]] = []
+        # What the built config came from: the main form's data, each webhook's block and
+        # data (config webhooks[i] need not be block i), each metadata key's row.
+        self._main_data: dict[str, Any] = {}
+        self._webhook_blocks: list[tuple[WebhookForm, dict[str, Any]]] = []
         self._metadata_forms: dict[str, MetadataForm] = {}
         self.validated: dict[str, Any] = {}
 
@@ -269,7 +285,7 @@ class SessionEditor:
         if serializer.is_valid() and parsed and not self._has_form_errors():
             self.validated = dict(serializer.validated_data)
             return True
-        for path, message in error_paths(serializer.errors):
+        for path, message in walk_validation(serializer.errors):
             self.attach(path, message)
         self._collect_form_errors()
         return False
@@ -304,31 +320,19 @@ class SessionEditor:
 
     # --- building the config ------------------------------------------------------------------
     def build_config(self) -> dict[str, Any]:
-        saved = self.saved
-        main = self.form.cleaned_data if hasattr(self.form, "cleaned_data") else {}
-        config = {key: value for key, value in copy.deepcopy(saved).items()
-                  if key not in MANAGED_KEYS}
-        if main.get("debug") or "debug" in saved:
-            config["debug"] = bool(main.get("debug"))
-        client = {key: (main.get(field) or "").strip()
-                  for key, field in (("deviceName", "device_name"),
-                                     ("browserName", "browser_name"))}
-        client = {key: value for key, value in client.items() if value}
-        if client:
-            config["client"] = client
+        """The saved config with what the form owns rebuilt from the posted fields."""
+        # Copies: adding an error to a field takes its value out of cleaned_data.
+        self._main_data = dict(getattr(self.form, "cleaned_data", None) or {})
+        config = copy.deepcopy(self.saved)
+        for path in OWNED:
+            remove(config, path)
+        write_rows(self.form, CONFIG_ROWS, self._main_data, self.saved, config)
         metadata = self._metadata()
         if metadata:
             config["metadata"] = metadata
         webhooks = self._webhooks()
         if webhooks:
             config["webhooks"] = webhooks
-        ignore = self._ignore(main)
-        if ignore:
-            config["ignore"] = ignore
-        proxy = self._proxy(main)
-        if proxy:
-            config["proxy"] = proxy
-        self._store(config, main)
         return config
 
     def _metadata(self) -> dict[str, str]:
@@ -351,110 +355,42 @@ class SessionEditor:
             self._metadata_forms[key] = form
         return metadata
 
-    def _saved_key(self, original: Any) -> str | None:
+    def _saved_hook(self, original: Any) -> Any:
+        """The saved webhook a block edits, by its hidden index: its key is kept when blank."""
         hooks = self.saved.get("webhooks") or []
         try:
             index = int(original)
         except (TypeError, ValueError):
             return None
-        if not 0 <= index < len(hooks):
-            return None
-        return ((hooks[index] or {}).get("hmac") or {}).get("key") or None
+        return hooks[index] if 0 <= index < len(hooks) else None
 
     def _webhooks(self) -> list[dict[str, Any]]:
         hooks: list[dict[str, Any]] = []
-        self._webhook_forms, self._header_lines = [], []
+        self._webhook_blocks = []
         for form in self.webhooks.forms:
-            data = getattr(form, "cleaned_data", {}) or {}
-            if data.get("DELETE") or _blank_webhook(data):
+            data = dict(getattr(form, "cleaned_data", None) or {})
+            untouched = not any(data.get(row.field) for row in WEBHOOK_ROWS if row.kind.fills)
+            if data.get("DELETE") or untouched:
                 continue
-            hook: dict[str, Any] = {"url": (data.get("url") or "").strip(),
-                                    "events": list(data.get("events") or [])}
-            key = data.get("hmac_key") or ""
-            if not key and not data.get("hmac_clear"):
-                key = self._saved_key(data.get("original")) or ""
-            if key:
-                hook["hmac"] = {"key": key}
-            retries: dict[str, Any] = {}
-            if data.get("retries_policy"):
-                retries["policy"] = data["retries_policy"]
-            for name, field in (("delaySeconds", "retries_delay"),
-                                ("attempts", "retries_attempts")):
-                number = _number(data.get(field) or "")
-                if number is not None:
-                    retries[name] = number
-            if retries:
-                hook["retries"] = retries
-            headers, lines = _headers(form, data.get("custom_headers") or "")
-            if headers:
-                hook["customHeaders"] = headers
+            hook: dict[str, Any] = {}
+            write_rows(form, WEBHOOK_ROWS, data, self._saved_hook(data.get("original")), hook)
             hooks.append(hook)
-            self._webhook_forms.append(form)
-            self._header_lines.append(lines)
+            self._webhook_blocks.append((form, data))
         return hooks
-
-    def _ignore(self, main: Mapping[str, Any]) -> dict[str, bool]:
-        """Only switches set before or differing from the server default are written, so an
-        untouched switch keeps following WAHA_SESSION_CONFIG_IGNORE_*."""
-        saved = self.saved.get("ignore") or {}
-        defaults: Mapping[str, bool] = settings.IGNORE_DEFAULTS
-        ignore = {}
-        for switch in IGNORE_SWITCHES:
-            value = bool(main.get(f"ignore_{switch}"))
-            if saved.get(switch) is not None or value != bool(defaults.get(switch)):
-                ignore[switch] = value
-        return ignore
-
-    def _proxy(self, main: Mapping[str, Any]) -> dict[str, Any]:
-        server = (main.get("proxy_server") or "").strip()
-        if not server:
-            return {}
-        proxy: dict[str, Any] = {"server": server}
-        username = (main.get("proxy_username") or "").strip()
-        if username:
-            proxy["username"] = username
-        password = main.get("proxy_password") or ""
-        if not password and not main.get("proxy_password_clear"):
-            password = (self.saved.get("proxy") or {}).get("password") or ""
-        if password:
-            proxy["password"] = password
-        return proxy
-
-    def _store(self, config: dict[str, Any], main: Mapping[str, Any]) -> None:
-        noweb = dict(config.get("noweb") or {})
-        saved_store = dict(noweb.get("store") or {})
-        store = {}
-        for key, field in (("enabled", "store_enabled"), ("fullSync", "store_full_sync")):
-            value = bool(main.get(field))
-            if value or saved_store.get(key) is not None:
-                store[key] = value
-        if store:
-            noweb["store"] = store
-        else:
-            noweb.pop("store", None)
-        if noweb:
-            config["noweb"] = noweb
-        else:
-            config.pop("noweb", None)
 
     # --- errors back beside their fields ------------------------------------------------------
     def attach(self, path: str, message: str) -> None:
         """Put one serializer error beside the field it names (or its group)."""
-        if path in MAIN_FIELDS and MAIN_FIELDS[path] in self.form.fields:
-            self._add(self.form, MAIN_FIELDS[path], path, message)
+        if path in REQUEST_FIELDS and path in self.form.fields:
+            self._add(self.form, path, path, message)
+            return
+        if path.startswith("config.") and self._add_to_row(
+                self.form, CONFIG_ROWS, self._main_data, path, path[len("config."):], message):
             return
         match = WEBHOOK_PATH_RE.match(path)
-        if match and int(match.group(1)) < len(self._webhook_forms):
-            index, key, rest = int(match.group(1)), match.group(2) or "", match.group(3)
-            form = self._webhook_forms[index]
-            if key == "customHeaders":
-                self._add(form, "custom_headers", path, message,
-                          shown=self._header_message(index, rest, message))
-                return
-            field = WEBHOOK_FIELDS.get(f"{key}{rest}") or WEBHOOK_FIELDS.get(key)
-            if field:
-                self._add(form, field, path, message)
-            else:
+        if match and int(match.group(1)) < len(self._webhook_blocks):
+            form, data = self._webhook_blocks[int(match.group(1))]
+            if not self._add_to_row(form, WEBHOOK_ROWS, data, path, match.group(2), message):
                 form.add_error(None, message)
                 self.errors.append(FieldError(path, message, form["url"].auto_id))
             return
@@ -473,83 +409,19 @@ class SessionEditor:
             return
         self.errors.append(FieldError(path, message, ""))
 
+    def _add_to_row(self, form: forms.Form, rows: Iterable[Row], data: Mapping[str, Any],
+                    path: str, within: str, message: str) -> bool:
+        """Beside the field of the row that `within` (the error's path inside the config or
+        the webhook) is about; False when it is about none."""
+        row, rest = find_row(rows, within)
+        if row is None:
+            return False
+        shown = row.kind.shown(data.get(row.field), rest, message)
+        self._add(form, row.field, path, message, shown)
+        return True
+
     def _add(self, form: forms.Form, field: str, path: str, message: str,
              shown: str | None = None) -> None:
         """`shown` beside the field; the summary keeps the API's own wording."""
         form.add_error(field, shown or message)
         self.errors.append(FieldError(path, message, form[field].auto_id, shown or ""))
-
-    def _header_message(self, index: int, rest: str, message: str) -> str:
-        match = HEADER_PATH_RE.match(rest)
-        if not match:
-            return message
-        lines = self._header_lines[index]
-        position = int(match.group(1))
-        line = lines[position] if position < len(lines) else position + 1
-        part = f" ({match.group(2)})" if match.group(2) else ""
-        return f"line {line}{part}: {message}"
-
-
-def main_initial(config: Mapping[str, Any]) -> dict[str, Any]:
-    client = config.get("client") or {}
-    proxy = config.get("proxy") or {}
-    store = (config.get("noweb") or {}).get("store") or {}
-    rules = IgnoreRules.from_config(config)
-    return {
-        "start": True,
-        "debug": bool(config.get("debug")),
-        "device_name": client.get("deviceName") or "",
-        "browser_name": client.get("browserName") or "",
-        "ignore_status": rules.status,
-        "ignore_groups": rules.groups,
-        "ignore_channels": rules.channels,
-        "ignore_broadcast": rules.broadcast,
-        "proxy_server": proxy.get("server") or "",
-        "proxy_username": proxy.get("username") or "",
-        "store_enabled": bool(store.get("enabled")),
-        "store_full_sync": bool(store.get("fullSync")),
-    }
-
-
-def webhook_initial(index: int, hook: Mapping[str, Any]) -> dict[str, Any]:
-    retries = hook.get("retries") or {}
-    return {
-        "original": index,
-        "url": hook.get("url") or "",
-        "events": list(hook.get("events") or []),
-        "retries_policy": retries.get("policy") or "",
-        "retries_delay": "" if retries.get("delaySeconds") is None else retries["delaySeconds"],
-        "retries_attempts": "" if retries.get("attempts") is None else retries["attempts"],
-        "custom_headers": "\n".join(f"{header.get('name', '')}: {header.get('value', '')}"
-                                    for header in hook.get("customHeaders") or []),
-    }
-
-
-def _blank_webhook(data: Mapping[str, Any]) -> bool:
-    """An untouched block (no URL, key, headers or retries) is not a webhook."""
-    return not any((data.get("url") or "").strip() or data.get(field)
-                   for field in ("hmac_key", "custom_headers", "retries_delay",
-                                 "retries_attempts", "retries_policy"))
-
-
-def _number(raw: str) -> int | str | None:
-    """An int when it is one; other text goes to the serializer, which names the problem."""
-    text = raw.strip()
-    if not text:
-        return None
-    return int(text) if INTEGER_RE.match(text) else text
-
-
-def _headers(form: WebhookForm, text: str) -> tuple[list[dict[str, str]], list[int]]:
-    headers: list[dict[str, str]] = []
-    lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            form.add_error("custom_headers", f"line {number}: expected 'Name: value'")
-            continue
-        headers.append({"name": name.strip(), "value": value.strip()})
-        lines.append(number)
-    return headers, lines

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sessions_app import services
+from sessions_app.dashboard.forms import CONFIG_ROWS, WEBHOOK_ROWS, SessionForm, WebhookForm
 from sessions_app.models import Session
 from webhooks_app.models import Webhook
 
@@ -276,3 +277,63 @@ def test_every_input_of_the_form_has_a_label(browser):
                 continue
             field_id = re.search(r'id="([^"]+)"', tag)
             assert field_id and field_id.group(1) in labelled, tag
+
+
+def test_every_row_of_the_config_tables_names_a_field_of_its_form():
+    main_fields = SessionForm(creating=True).fields
+    webhook_fields = WebhookForm().fields
+    assert [row.field for row in CONFIG_ROWS if row.field not in main_fields] == []
+    assert [row.field for row in WEBHOOK_ROWS if row.field not in webhook_fields] == []
+
+
+def test_the_edit_form_shows_the_saved_config_but_no_secret(browser, settings):
+    settings.IGNORE_DEFAULTS = {**settings.IGNORE_DEFAULTS, "groups": True}
+    services.create_session("shop", {
+        "debug": True,
+        "client": {"deviceName": "Shop", "browserName": "Edge"},
+        "ignore": {"status": True},
+        "proxy": {"server": "proxy.example.com:3128", "username": "bob", "password": "pw-secret"},
+        "noweb": {"store": {"enabled": True}},
+        "webhooks": [{"url": "https://one.example.com", "events": ["message"],
+                      "hmac": {"key": "hmac-secret"},
+                      "retries": {"policy": "linear", "delaySeconds": 0, "attempts": 4},
+                      "customHeaders": [{"name": "X-Team", "value": "support"},
+                                        {"name": "X-Env", "value": "prod"}]}],
+    }, start=False)
+    html = browser.get("/dashboard/sessions/shop/edit").content.decode()
+
+    def tag(attribute: str) -> str:
+        pattern = rf"<(?:input|select|textarea)[^>]*{re.escape(attribute)}[^>]*>"
+        return re.search(pattern, html).group(0)
+
+    for field_id in ("id_debug", "id_ignore_status", "id_ignore_groups", "id_store_enabled"):
+        assert "checked" in tag(f'id="{field_id}"'), field_id
+    for field_id in ("id_ignore_channels", "id_store_full_sync"):
+        assert "checked" not in tag(f'id="{field_id}"'), field_id
+    assert "checked" in tag('name="webhooks-0-events" value="message"')
+    assert "checked" not in tag('name="webhooks-0-events" value="*"')
+    for field_id, value in [("id_device_name", "Shop"), ("id_browser_name", "Edge"),
+                            ("id_proxy_server", "proxy.example.com:3128"),
+                            ("id_proxy_username", "bob"), ("id_webhooks-0-original", "0"),
+                            ("id_webhooks-0-retries_delay", "0"),
+                            ("id_webhooks-0-retries_attempts", "4")]:
+        assert f'value="{value}"' in tag(f'id="{field_id}"'), field_id
+    assert '<option value="linear" selected>' in html
+    assert "X-Team: support\nX-Env: prod</textarea>" in html
+    assert "pw-secret" not in html and "hmac-secret" not in html
+
+
+def test_saved_switches_stay_written_when_turned_off(browser):
+    services.create_session("shop", {"debug": True, "noweb": {"store": {"enabled": True}}},
+                            start=False)
+    assert browser.post("/dashboard/sessions/shop/edit", form_data()).status_code == 302
+    assert Session.objects.get(name="shop").config == {
+        "debug": False, "noweb": {"store": {"enabled": False}}}
+
+
+def test_a_proxy_without_a_server_is_not_written(browser):
+    saved_shop()
+    answer = browser.post("/dashboard/sessions/shop/edit",
+                          edit_post(proxy_server="", proxy_username="bob"))
+    assert answer.status_code == 302
+    assert "proxy" not in Session.objects.get(name="shop").config
