@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+
+from sessions_app.api.serializers import SessionDetailSerializer, SessionInfoSerializer
+from sessions_app.models import Session
 
 
 def schema() -> dict[str, Any]:
@@ -37,3 +42,31 @@ def test_the_answer_components_keep_the_names_clients_know() -> None:
     assert {"WebhookDelivery", "WebhookDeliveryDetail", "WebhookDeliveryAttempt",
             "WebhookDeliveryStatusEnum", "SessionInfo", "SessionDetail", "EngineInfo", "Me",
             "Timestamps", "ChatSummary", "Contact", "WAMessage"} <= set(components)
+
+
+# A stopped, a starting, a scanning and a working session, with and without config and `me`.
+SESSIONS = [
+    {"name": "stopped", "should_run": False, "config": {}},
+    {"name": "starting", "should_run": True, "generation": 2, "applied_generation": 1,
+     "config": {"metadata": {"user": "7"}}},
+    {"name": "scanning", "should_run": True, "generation": 1, "applied_generation": 1,
+     "status": "SCAN_QR_CODE", "config": {"debug": True}},
+    {"name": "working", "should_run": True, "generation": 3, "applied_generation": 3,
+     "status": "WORKING", "owner": "engine-a", "last_error": "",
+     "me": {"id": "491234@c.us", "pushName": "Ana"}, "config": {}},
+    {"name": "failed", "should_run": True, "generation": 1, "applied_generation": 1,
+     "status": "FAILED", "last_error": "no route", "me": {"id": "491234@c.us"}},
+]
+
+
+@pytest.mark.parametrize("fields", SESSIONS, ids=[row["name"] for row in SESSIONS])
+def test_a_session_renders_exactly_as_its_documented_fields_do(fields: dict[str, Any]) -> None:
+    session = Session(status_changed_at=timezone.now(), **fields)
+    context = {"driver": "fake"}
+
+    for serializer_class in (SessionInfoSerializer, SessionDetailSerializer):
+        serializer = serializer_class(context=context)
+        fast = serializer.to_representation(session)
+        by_fields = serializer.render_by_fields(session)
+        assert list(fast) == list(serializer.fields)
+        assert fast == by_fields
