@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from webhooks_app.subscriptions import ALL, matches
 
 from . import groups
+from .fanout import Forwarding
 
 
-class EventStreamConsumer(AsyncJsonWebsocketConsumer):
+class EventStreamConsumer(Forwarding):
     groups_joined: list[str]
     events: set[str]
 
@@ -40,7 +40,6 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        envelope = message["envelope"]
-        name = envelope["event"]
-        if matches(self.events, name):
-            await self.send_json(envelope)
+        """Forward the envelope's text, serialised once when it was published (`fanout`)."""
+        if matches(self.events, message["event"]):
+            await self.send(text_data=message["text"])

@@ -15,7 +15,7 @@ from ulid import ULID
 from waha_project.logs import log_context
 from webhooks_app import services as webhooks
 
-from . import groups, monitoring
+from . import fanout, groups, monitoring
 from .engines import ENGINE_LABEL
 from .models import Session
 
@@ -54,24 +54,26 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
     envelope = build_envelope(session, event, payload)
     with log_context(session=session.name, event_id=envelope["id"]):
         webhooks.enqueue(session.pk, envelope)
-    transaction.on_commit(lambda: _published(envelope))
+    seen = fanout.shown(session, envelope)
+    transaction.on_commit(lambda: _published(envelope, seen))
     return envelope
 
 
-def _published(envelope: dict[str, Any]) -> None:
+def _published(envelope: dict[str, Any], seen: fanout.Shown | None = None) -> None:
     """After the commit: count it, say so, and send it to the channel-layer groups."""
     monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
     with log_context(session=envelope["session"], event_id=envelope["id"]):
         log.debug("published %s", envelope["event"])
-        _send_to_groups(envelope)
+        _send_to_groups(envelope, seen)
 
 
-def _send_to_groups(envelope: dict[str, Any]) -> None:
+def _send_to_groups(envelope: dict[str, Any], seen: fanout.Shown | None = None) -> None:
+    """One message for every subscriber of both groups, its text prepared here once."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": groups.EVENT_MESSAGE, "envelope": envelope}
     try:
+        message = fanout.message(envelope, seen)
         async_to_sync(_group_send)(layer, envelope["session"], message)
     except Exception:  # a full or unreachable layer must not undo a committed change
         log.exception("could not publish %s for %s", envelope["event"], envelope["session"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import time
 from typing import Any
 
@@ -206,9 +207,9 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
         feed(go_client, ConnectedEv())
         feed(go_client, incoming_text("hi from bob"))
 
-        first = (await asyncio.wait_for(layer.receive(inbox), 5))["envelope"]
-        second = (await asyncio.wait_for(layer.receive(inbox), 5))["envelope"]
-        third = (await asyncio.wait_for(layer.receive(inbox), 5))["envelope"]
+        first = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
+        second = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
+        third = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
     finally:
         slot.drainer.cancel()
 
