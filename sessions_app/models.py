@@ -57,6 +57,14 @@ class SessionQuerySet(models.QuerySet["Session"]):
         wanted = Q(should_run=True) | Q(logout_pending=True)
         return self.claimable_by(worker_id, now).filter(wanted) | self.owned_by(worker_id)
 
+    def create_stopped(self, **fields: Any) -> Session:
+        """A new session, STOPPED from now on, with that first history row: two INSERTs."""
+        now = timezone.now()
+        session = self.create(status=SessionStatus.STOPPED, status_changed_at=now, **fields)
+        SessionStatusChange.objects.create(session=session, status=SessionStatus.STOPPED,
+                                           timestamp=now)
+        return session
+
     # --- leases: conditional UPDATEs, so two engines never both win -------------------------------
     def claim(self, uid: str, worker_id: str, now: datetime, lease_seconds: float) -> bool:
         """Take or renew the lease of one session: one conditional UPDATE."""
