@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -80,8 +81,8 @@ def _send_to_groups(envelope: dict[str, Any], seen: fanout.Shown | None = None) 
 
 
 async def _group_send(layer: Any, session_name: str, message: dict[str, Any]) -> None:
-    await layer.group_send(groups.session_group(session_name), message)
-    await layer.group_send(groups.ALL_SESSIONS_GROUP, message)
+    await asyncio.gather(layer.group_send(groups.session_group(session_name), message),
+                         layer.group_send(groups.ALL_SESSIONS_GROUP, message))
 
 
 def status_payload(session: Session) -> dict[str, Any]:

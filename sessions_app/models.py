@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,6 +73,21 @@ class SessionQuerySet(models.QuerySet["Session"]):
             owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
         )
         return claimed == 1
+
+    def claim_many(self, uids: Iterable[str], worker_id: str, now: datetime,
+                   lease_seconds: float) -> set[str]:
+        """Take or renew the leases of many sessions at once: one conditional UPDATE, so of two
+        workers claiming the same sessions each wins a session the other did not. Answers the
+        uids this worker holds now, read in the UPDATE's transaction."""
+        wanted = list(uids)
+        if not wanted:
+            return set()
+        with transaction.atomic():
+            self.filter(uid__in=wanted).claimable_by(worker_id, now).update(
+                owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
+            )
+            return set(self.filter(uid__in=wanted, owner=worker_id)
+                       .values_list("uid", flat=True))
 
     def release(self, uid: str, worker_id: str) -> bool:
         """Hand a session's lease back; only its owner can."""
