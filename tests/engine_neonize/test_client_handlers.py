@@ -198,7 +198,8 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
                 generation=1)
     runtime.slots["wired"] = slot
     slot.drainer = asyncio.create_task(runtime._drain(slot))
-    callbacks = SlotCallbacks(slot, asyncio.get_running_loop(), runtime.write_from_client)
+    runtime.batcher.start()
+    callbacks = SlotCallbacks(slot, asyncio.get_running_loop(), runtime.keep)
     client, go_client = make_client(neonize_engine, callbacks, session.config, "wired")
     client.spec = slot.spec
     try:
@@ -211,6 +212,7 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
         third = (await asyncio.wait_for(layer.receive(inbox), 5))["envelope"]
     finally:
         slot.drainer.cancel()
+        await asyncio.to_thread(runtime.batcher.close)
 
     assert first["event"] == "session.status"
     assert first["payload"]["status"] == "WORKING"
