@@ -87,11 +87,14 @@ def _published(envelopes: list[dict[str, Any]]) -> None:
 
 
 async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]]) -> None:
-    """Every envelope to its session's group and to the all-sessions group, in one go."""
+    """The envelopes to their sessions' groups and to the all-sessions group: one message per
+    group, each with that group's envelopes in order."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
     for envelope in envelopes:
-        message = {"type": groups.EVENT_MESSAGE, "envelope": envelope}
-        await layer.group_send(groups.session_group(envelope["session"]), message)
-        await layer.group_send(groups.ALL_SESSIONS_GROUP, message)
+        by_group.setdefault(groups.session_group(envelope["session"]), []).append(envelope)
+    by_group[groups.ALL_SESSIONS_GROUP] = envelopes
+    for group, sent in by_group.items():
+        await layer.group_send(group, groups.event_message(sent))
 
 
 def status_payload(session: Session) -> dict[str, Any]:
