@@ -6,8 +6,9 @@ Run from the project root. `--sessions` sessions, each with a webhook for `messa
 `message.any` (to a closed port: no worker runs, so nothing is sent), are created wanting to run
 and already paired (the fake engine's auth file), so one `manage.py run_engines` child on the
 fake engine resumes them straight to WORKING. Once every one is WORKING, `--messages` incoming
-messages per session are written into the fake server's inbox (`WAHA_FAKE_SERVER_DIR`, what
-WhatsApp would hand over after a restart), and the bench counts delivery rows until every
+messages per session, written beforehand beside the fake server's inbox
+(`WAHA_FAKE_SERVER_DIR`), appear in it at once (one directory rename per session: what
+WhatsApp hands over after a time offline), and the bench counts delivery rows until every
 event is kept: an incoming message is two WAHA events (`message`, `message.any`), each written
 with its delivery row in the engine's transaction before the message leaves the inbox.
 
@@ -17,8 +18,8 @@ with its delivery row in the engine's transaction before the message leaves the 
 - scaled topology (bench/topology.py): the engine on a throw-away PostgreSQL database and our
   own redis-server (channel layer and broker), with no worker or beat.
 
-Columns: events kept; `wall s`, from the first inbox file written to the moment the bench saw
-the last delivery row (polled every 50 ms); `events/s` over that; `engine events/s`, over the
+Columns: events kept; `wall s`, from the inboxes' release to the moment the bench saw the last
+delivery row (polled every 50 ms); `events/s` over that; `engine events/s`, over the
 rows' own `created_at`, first to last (what the engine wrote per second once it had started).
 With `--store` the sessions also keep the store (`noweb.store.enabled`): a message row, its
 chat and its contact per `message.any`. Figures only: nothing here passes or fails.
@@ -174,26 +175,32 @@ def measure(path: Embedded | Scaled, sessions: int, messages: int, store: bool) 
                engine, "every session WORKING")
     expected = sessions * messages * EVENTS_PER_MESSAGE
     names = [session_name(index) for index in range(sessions)]
+    staging = stage_inboxes(path.server_dir, names, messages)
     began = time.perf_counter()
-    write_inboxes(path.server_dir, names, messages)
+    release_inboxes(path.server_dir, staging, names)
     wait_until(lambda: int(path.count("SELECT count(*) FROM webhooks_app_delivery")[0])  # type: ignore[call-overload]
                >= expected, engine, f"{expected} events kept")
     wall = time.perf_counter() - began
     return Figures(path.label, expected, wall, path.span())
 
 
-def write_inboxes(server_dir: Path, names: list[str], messages: int) -> None:
-    """What WhatsApp holds for each session: `messages` each, written round-robin."""
-    inbox = server_dir / "inbox"
+def stage_inboxes(server_dir: Path, names: list[str], messages: int) -> Path:
+    """What WhatsApp holds for each session, `messages` each, written beside the inbox (writing
+    thousands of files is slower here than the engine takes them)."""
+    staging = server_dir / "staging"
     for name in names:
-        (inbox / name).mkdir(parents=True, exist_ok=True)
-    for n in range(messages):
-        for name in names:
-            folder = inbox / name
-            partial = folder / f".{n:09d}.tmp"
-            partial.write_text(json.dumps({"id": f"INGEST{n:05d}", "from": CHAT,
-                                           "body": f"offline message {n} for {name}"}))
-            partial.rename(folder / f"{n:09d}.json")
+        folder = staging / name
+        folder.mkdir(parents=True)
+        for n in range(messages):
+            (folder / f"{n:09d}.json").write_text(json.dumps({
+                "id": f"INGEST{n:05d}", "from": CHAT, "body": f"offline message {n} for {name}"}))
+    return staging
+
+
+def release_inboxes(server_dir: Path, staging: Path, names: list[str]) -> None:
+    """Every session's messages appear at once: one directory rename per session."""
+    for name in names:
+        (staging / name).rename(server_dir / "inbox" / name)
 
 
 def session_name(index: int) -> str:
