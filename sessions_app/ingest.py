@@ -78,6 +78,9 @@ def _record(entries: list[Entry]) -> None:
 
 
 class Batcher:
+    """One engine's writer of events: `submit` (or `keep`, which waits) from any thread; the
+    writer thread, started by `start`, keeps them in batches until `close`."""
+
     def __init__(self, write: Callable[[list[Entry]], None] = _record, *,
                  size: int = BATCH_SIZE, window: float = BATCH_WINDOW_SECONDS,
                  name: str = "waha-ingest") -> None:
@@ -212,13 +215,17 @@ class Batcher:
                 del self.held[uid]
         return due
 
-    def _keep(self, batch: list[Ticket], *, probe: bool,
-              failed: dict[str, BaseException] | None = None) -> None:
-        """Commit a batch; if it fails, its halves in turn, down to the events that fail."""
-        failed = {} if failed is None else failed
-        for ticket in [ticket for ticket in batch if ticket.uid in failed]:
-            batch.remove(ticket)
-            self.held[ticket.uid].append(ticket)  # keeps its session's order
+    def _keep(self, batch: list[Ticket], *, probe: bool, failed: set[str] | None = None) -> None:
+        """Commit a batch; if it fails, its halves in turn, down to the events that fail.
+
+        `failed` names the sessions with an event held for its next try: their later events
+        are held behind it, in order, instead of being tried.
+        """
+        failed = set() if failed is None else failed
+        for ticket in batch:
+            if ticket.uid in failed:
+                self.held[ticket.uid].append(ticket)
+        batch = [ticket for ticket in batch if ticket.uid not in failed]
         if not batch:
             return
         try:
@@ -227,15 +234,18 @@ class Batcher:
         except Exception as exc:
             error = exc
         if len(batch) > 1 and (not probe or self._database_answers()):
+            if probe:
+                log.warning("keeping a batch of %d failed (%s); keeping its halves in turn",
+                            len(batch), error)
             middle = len(batch) // 2
             self._keep(batch[:middle], probe=False, failed=failed)
             self._keep(batch[middle:], probe=False, failed=failed)
             return
-        for ticket in batch:
+        for ticket in batch:  # alone, or the database does not answer: all wait for a next try
             if ticket.uid in failed:
                 self.held[ticket.uid].append(ticket)
             elif self._failed(ticket, error):
-                failed[ticket.uid] = error
+                failed.add(ticket.uid)
 
     def _commit(self, batch: list[Ticket]) -> None:
         committed = False
