@@ -40,7 +40,8 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        envelope = message["envelope"]
-        name = envelope["event"]
-        if matches(self.events, name):
-            await self.send_json(envelope)
+        for envelope in groups.envelopes_of(message):
+            if matches(self.events, envelope["event"]):
+                await self.send_json(envelope)
+
+    waha_events = waha_event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -51,35 +52,49 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
 
     Called inside the transaction that made the change, so a rolled-back change sends nothing.
     """
-    envelope = build_envelope(session, event, payload)
-    with log_context(session=session.name, event_id=envelope["id"]):
-        webhooks.enqueue(session.pk, envelope)
-    transaction.on_commit(lambda: _published(envelope))
-    return envelope
+    with log_context(session=session.name):
+        return publish_many([(session, event, payload)])[0]
 
 
-def _published(envelope: dict[str, Any]) -> None:
-    """After the commit: count it, say so, and send it to the channel-layer groups."""
-    monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
-    with log_context(session=envelope["session"], event_id=envelope["id"]):
-        log.debug("published %s", envelope["event"])
-        _send_to_groups(envelope)
+def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
+                 ) -> list[dict[str, Any]]:
+    """`publish` for many events at once (the engine's batches): each envelope built once,
+    their deliveries written with one insert, queued and sent to the channel layer once after
+    the commit."""
+    envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
+    if not envelopes:
+        return []
+    webhooks.enqueue_many([(session.pk, envelope)
+                           for (session, _, _), envelope in zip(published, envelopes, strict=True)])
+    transaction.on_commit(lambda: _published(envelopes))
+    return envelopes
 
 
-def _send_to_groups(envelope: dict[str, Any]) -> None:
+def _published(envelopes: list[dict[str, Any]]) -> None:
+    """After the commit: count them, say so, and send them to the channel-layer groups."""
+    for envelope in envelopes:
+        monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
+        if log.isEnabledFor(logging.DEBUG):
+            with log_context(session=envelope["session"], event_id=envelope["id"]):
+                log.debug("published %s", envelope["event"])
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": groups.EVENT_MESSAGE, "envelope": envelope}
     try:
-        async_to_sync(_group_send)(layer, envelope["session"], message)
+        async_to_sync(_send_to_groups)(layer, envelopes)
     except Exception:  # a full or unreachable layer must not undo a committed change
-        log.exception("could not publish %s for %s", envelope["event"], envelope["session"])
+        log.exception("could not publish %d events to the channel layer", len(envelopes))
 
 
-async def _group_send(layer: Any, session_name: str, message: dict[str, Any]) -> None:
-    await layer.group_send(groups.session_group(session_name), message)
-    await layer.group_send(groups.ALL_SESSIONS_GROUP, message)
+async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]]) -> None:
+    """The envelopes to their sessions' groups and to the all-sessions group: one message per
+    group, each with that group's envelopes in order."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for envelope in envelopes:
+        by_group.setdefault(groups.session_group(envelope["session"]), []).append(envelope)
+    by_group[groups.ALL_SESSIONS_GROUP] = envelopes
+    for group, sent in by_group.items():
+        await layer.group_send(group, groups.event_message(sent))
 
 
 def status_payload(session: Session) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,25 +86,38 @@ def _default(value: int | None, default: int) -> int:
 def enqueue(session_id: int, envelope: dict[str, Any]) -> list[Delivery]:
     """Write one delivery per matching webhook of the session (and the global one); queue them
     when the transaction commits."""
-    event = envelope["event"]
-    targets: list[tuple[Webhook | None, dict[str, Any]]] = [
-        (hook, _target(hook))
-        for hook in Webhook.objects.filter(session_id=session_id)
-        if matches(hook.events, event)
-    ]
+    return enqueue_many([(session_id, envelope)])
+
+
+def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[Delivery]:
+    """`enqueue` for many (session id, envelope) pairs: every delivery written with one bulk
+    insert, in order, and queued once when the transaction commits."""
+    hooks: dict[int, list[Webhook]] = defaultdict(list)
+    for hook in Webhook.objects.filter(session_id__in={session_id for session_id, _ in items}):
+        hooks[hook.session_id].append(hook)
     shared = global_webhook()
-    if shared is not None and matches(shared["events"], event):
-        targets.append((None, _target_of(shared)))
-    if not targets:
-        return []
-    body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    shared_events, shared_target = (shared["events"], _target_of(shared)) if shared else ([], {})
     now = timezone.now()
-    deliveries = Delivery.objects.bulk_create([
-        Delivery(webhook=hook, is_global=hook is None, session_name=envelope["session"],
-                 event=event, event_id=envelope["id"], event_timestamp=envelope["timestamp"],
-                 body=body, next_attempt_at=now, enqueued_at=now, **target)
-        for hook, target in targets
-    ])
+    rows: list[Delivery] = []
+    for session_id, envelope in items:
+        event = envelope["event"]
+        targets: list[tuple[Webhook | None, dict[str, Any]]] = [
+            (hook, _target(hook)) for hook in hooks[session_id] if matches(hook.events, event)
+        ]
+        if shared and matches(shared_events, event):
+            targets.append((None, shared_target))
+        if not targets:
+            continue
+        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+        rows.extend(
+            Delivery(webhook=hook, is_global=hook is None, session_name=envelope["session"],
+                     event=event, event_id=envelope["id"], event_timestamp=envelope["timestamp"],
+                     body=body, next_attempt_at=now, enqueued_at=now, **target)
+            for hook, target in targets
+        )
+    if not rows:
+        return []
+    deliveries = Delivery.objects.bulk_create(rows)
     ids = [delivery.pk for delivery in deliveries]
     transaction.on_commit(lambda: queue(ids))
     return deliveries

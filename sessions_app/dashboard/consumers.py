@@ -49,5 +49,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        for frame in await live.frames_for(message["envelope"], with_events=self.with_events):
-            await self.send_json(frame)
+        for envelope in groups.envelopes_of(message):
+            for frame in await live.frames_for(envelope, with_events=self.with_events):
+                await self.send_json(frame)
+
+    waha_events = waha_event
