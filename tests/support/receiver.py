@@ -7,6 +7,8 @@
         [request] = receiver.wait_for(1)
 
 Each request takes the next scripted reply; when the script is used up, `default` answers.
+`Receiver(keep_alive=True)` speaks HTTP/1.1 and keeps connections open between requests
+(`Recorded.client_port` tells which connection a request came on).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Recorded:
     headers: Headers
     body: bytes
     received_at: float  # time.time() when the body had been read
+    client_port: int = 0  # the client's end of the connection
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = receiver._record(Recorded(
             method=self.command, path=self.path,
             headers=Headers([(k, v) for k, v in self.headers.items()]),
-            body=body, received_at=time.time(),
+            body=body, received_at=time.time(), client_port=self.client_address[1],
         ))
         stopping = receiver._stopping
         if reply.delay and stopping.wait(reply.delay):
@@ -104,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if not reply.endless and not reply.trickle:
                 self.send_header("Content-Length", str(len(reply.body)))
+            elif self.protocol_version != "HTTP/1.0":  # an unsized body ends at close
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self._write_body(reply, stopping)
         except OSError:  # the client gave up: what a cut response looks like from here
@@ -124,15 +130,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 class Receiver:
     """A ThreadingHTTPServer on a free port of 127.0.0.1; `tls` serves HTTPS instead.
 
     With TLS, `server_names` records the SNI name of every handshake (None when none was sent).
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, keep_alive: bool = False) -> None:
         self.default = Reply()
         self._tls = tls
+        self._handler = _KeepAliveHandler if keep_alive else _Handler
         self._script: collections.deque[Reply] = collections.deque()
         self._requests: list[Recorded] = []
         self._changed = threading.Condition()
@@ -143,7 +154,7 @@ class Receiver:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Receiver:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), self._handler)
         server.receiver = self
         if self._tls is not None:
             self._tls.sni_callback = self._record_sni
