@@ -255,7 +255,8 @@ def main() -> None:
                         help="clients creating sessions at once (default 8)")
     parser.add_argument("--conn-max-age", type=float, default=None, metavar="SECONDS",
                         help="PostgreSQL connections kept this long by the scaled roles "
-                             "(conn_max_age on DATABASE_URL); default: the product's, 0")
+                             "(conn_max_age on DATABASE_URL, which turns the pool off); "
+                             "default: the product's connection pool")
     args = parser.parse_args()
 
     paths = [run_embedded(args), run_scaled(args)]

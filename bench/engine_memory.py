@@ -238,7 +238,8 @@ def main() -> None:
                              "1,100,1000); a 0-session process is always measured first")
     parser.add_argument("--conn-max-age", type=float, default=None, metavar="SECONDS",
                         help="PostgreSQL connections kept this long by the scaled roles "
-                             "(conn_max_age on DATABASE_URL); default: the product's, 0")
+                             "(conn_max_age on DATABASE_URL, which turns the pool off); "
+                             "default: the product's connection pool")
     parser.add_argument("--role", choices=["setup"], help=argparse.SUPPRESS)
     parser.add_argument("--total", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

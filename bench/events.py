@@ -11,8 +11,9 @@ any handler runs):
 - decode + translate: `sessions_app.engines.neonize_events.translate`;
 - + publish: `sessions_app.events.build_envelope` and `json.dumps` of each envelope, which is
   the work every receiver (websocket, webhook) shares; no database, no channel layer;
-- + channel layer: the same, then `group_send` on an `InMemoryChannelLayer` to a group with one
-  subscriber, which receives every envelope.
+- + channel layer: the same, as the group message `sessions_app.fanout.item` prepares, then
+  `group_send` on an `InMemoryChannelLayer` to a group with one subscriber, which receives
+  every envelope.
 
 Figures only: nothing here passes or fails.
 """
@@ -52,7 +53,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (  # noqa: E402
 )
 from neonize.utils.jid import build_jid  # noqa: E402
 
-from sessions_app import groups  # noqa: E402
+from sessions_app import fanout, groups  # noqa: E402
 from sessions_app.engines.neonize_events import translate  # noqa: E402
 from sessions_app.events import build_envelope  # noqa: E402
 from sessions_app.ignore import IgnoreRules  # noqa: E402
@@ -159,10 +160,10 @@ async def measure_layer(session: Session, items: list[bytes], seconds: float
         events = translate(MessageEv.FromString(data), me_id=ME, rules=RULES)
         for name, payload in events:
             envelope = build_envelope(session, name, payload)
-            json.dumps(envelope)
-            await layer.group_send(group, {"type": groups.EVENT_MESSAGE, "envelope": envelope})
+            # The message every subscriber gets: the envelope's text, serialised once.
+            await layer.group_send(group, groups.event_message([fanout.item(envelope, None)]))
             received = await layer.receive(subscriber)
-            assert received["envelope"]["id"] == envelope["id"]
+            assert received["items"][0]["event"] == envelope["event"]
         return len(events)
 
     for data in items[:100]:

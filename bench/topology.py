@@ -57,7 +57,8 @@ class Topology:
     def __init__(self, workdir: Path, settings: Mapping[str, str] | None = None,
                  prefix: str = "waha_bench", conn_max_age: float | None = None) -> None:
         """`conn_max_age`: seconds a role keeps a PostgreSQL connection (`?conn_max_age=` on
-        DATABASE_URL); None leaves the product's default, 0: a connection per request/call."""
+        DATABASE_URL, which turns the connection pool off); None leaves the product's default:
+        each role's pool (`WAHA_DB_POOL_MAX_SIZE`)."""
         self.workdir = workdir
         self.settings = dict(settings or {})
         self.database = ThrowawayDatabase(prefix)

@@ -28,8 +28,9 @@ Latency of one receipt = the moment the bench read the status frame off that soc
 in the transaction that publishes `session.status` (the envelope's own `timestamp` is taken a
 moment later in the same transaction, and is not in a status frame). All processes are on this
 machine's clock; `changedAt` is whole milliseconds, truncated, so a receipt reads up to 1 ms
-long. It spans the commit, the channel layer, the consumer (which, for SCAN_QR_CODE, reads the
-row and draws the QR code before it sends the status frame) and the websocket write.
+long. It spans the commit, the preparation of the publication's frames (once, in the
+publishing process; for SCAN_QR_CODE it draws the QR code, before the status frame is sent),
+the channel layer, the consumer (which forwards the prepared text) and the websocket write.
 
 Baselines, from the same run:
 
@@ -37,10 +38,11 @@ Baselines, from the same run:
   (`--pings`, one at a time, over the sockets in turn): daphne's websocket protocol answers it
   without Channels or Django;
 - channel layer alone, no daphne: in this process, `--sockets` channels (from `new_channel()`,
-  as consumers get) in one group, each with a receiving task; one `group_send` of an envelope
-  like a session.status one at a time, latency = receive - just before `group_send`, as many
-  rounds as there were transitions. Same layer class and settings as the server's (for the
-  scaled run, on the topology's redis-server once its web and engine have stopped).
+  as consumers get) in one group, each with a receiving task; one `group_send` of a message
+  like a session.status one (its text prepared, as the product sends it) at a time, latency =
+  receive - just before `group_send`, as many rounds as there were transitions. Same layer
+  class and settings as the server's (for the scaled run, on the topology's redis-server once
+  its web and engine have stopped).
 
 The websocket client is a minimal RFC 6455 one below (the project has no client library); it
 reads every socket on one asyncio loop in this process, so its own delay is in the figures too.
@@ -355,7 +357,7 @@ async def layer_fan_out(make_layer: Callable[[], Any], receivers: int,
     channels = [await layer.new_channel() for _ in range(receivers)]
     for channel in channels:
         await layer.group_add("bench.ws", channel)
-    message = {"type": "waha.event", "envelope": sample_envelope()}
+    message = sample_message()
     latencies: list[float] = []
     sent = 0.0
     all_in = asyncio.Event()
@@ -383,6 +385,20 @@ async def layer_fan_out(make_layer: Callable[[], Any], receivers: int,
     if hasattr(layer, "flush"):
         await layer.flush()
     return latencies
+
+
+def sample_message() -> dict[str, Any]:
+    """Shaped like the product's group message (`sessions_app.fanout.item`): the envelope
+    and its dashboard frame as text, prepared once for every receiver."""
+    envelope = sample_envelope()
+    payload = envelope["payload"]
+    frame = {"type": "status", "session": SESSION, "status": payload["status"], "me": None,
+             "changedAt": payload["statuses"][-1]["timestamp"], "statuses": payload["statuses"],
+             "lastError": None}
+    text = json.dumps(envelope)
+    return {"type": "waha.event", "items": [{
+        "event": envelope["event"], "text": text, "frames": [json.dumps(frame)],
+        "event_frame": f'{{"type": "event", "envelope": {text}}}'}]}
 
 
 def sample_envelope() -> dict[str, Any]:
@@ -529,7 +545,8 @@ def main() -> None:
                         help="websocket ping round trips for the baseline (default 200)")
     parser.add_argument("--conn-max-age", type=float, default=None, metavar="SECONDS",
                         help="PostgreSQL connections kept this long by the scaled roles "
-                             "(conn_max_age on DATABASE_URL); default: the product's, 0")
+                             "(conn_max_age on DATABASE_URL, which turns the pool off); "
+                             "default: the product's connection pool")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="waha-bench-ws-"))

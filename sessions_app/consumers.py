@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from webhooks_app.subscriptions import ALL, matches
 
 from . import groups
+from .fanout import Forwarding
 
 
-class EventStreamConsumer(AsyncJsonWebsocketConsumer):
+class EventStreamConsumer(Forwarding):
     groups_joined: list[str]
     events: set[str]
 
@@ -40,8 +40,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        for envelope in groups.envelopes_of(message):
-            if matches(self.events, envelope["event"]):
-                await self.send_json(envelope)
-
-    waha_events = waha_event
+        """Forward each event's text, serialised once when it was published (`fanout`)."""
+        for item in message["items"]:
+            if matches(self.events, item["event"]):
+                await self.send(text_data=item["text"])

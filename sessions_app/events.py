@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from ulid import ULID
 from waha_project.logs import log_context
 from webhooks_app import services as webhooks
 
-from . import groups, monitoring
+from . import fanout, groups, monitoring
 from .engines import ENGINE_LABEL
 from .models import Session
 
@@ -60,17 +61,20 @@ def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
                  ) -> list[dict[str, Any]]:
     """`publish` for many events at once (the engine's batches): each envelope built once,
     their deliveries written with one insert, queued and sent to the channel layer once after
-    the commit."""
+    the commit, every subscriber's text prepared once (`fanout`)."""
     envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
     if not envelopes:
         return []
     webhooks.enqueue_many([(session.pk, envelope)
                            for (session, _, _), envelope in zip(published, envelopes, strict=True)])
-    transaction.on_commit(lambda: _published(envelopes))
+    # What the dashboard shows beside a status event, as this transaction sees the row.
+    seen = [fanout.shown(session, envelope)
+            for (session, _, _), envelope in zip(published, envelopes, strict=True)]
+    transaction.on_commit(lambda: _published(envelopes, seen))
     return envelopes
 
 
-def _published(envelopes: list[dict[str, Any]]) -> None:
+def _published(envelopes: list[dict[str, Any]], seen: list[fanout.Shown | None]) -> None:
     """After the commit: count them, say so, and send them to the channel-layer groups."""
     for envelope in envelopes:
         monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
@@ -81,20 +85,23 @@ def _published(envelopes: list[dict[str, Any]]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(_send_to_groups)(layer, envelopes)
+        items = [fanout.item(envelope, shown) for envelope, shown in zip(envelopes, seen,
+                                                                           strict=True)]
+        async_to_sync(_send_to_groups)(layer, envelopes, items)
     except Exception:  # a full or unreachable layer must not undo a committed change
         log.exception("could not publish %d events to the channel layer", len(envelopes))
 
 
-async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]]) -> None:
-    """The envelopes to their sessions' groups and to the all-sessions group: one message per
-    group, each with that group's envelopes in order."""
+async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]],
+                          items: list[dict[str, Any]]) -> None:
+    """To their sessions' groups and to the all-sessions group: one message per group, with
+    that group's prepared items in order."""
     by_group: dict[str, list[dict[str, Any]]] = {}
-    for envelope in envelopes:
-        by_group.setdefault(groups.session_group(envelope["session"]), []).append(envelope)
-    by_group[groups.ALL_SESSIONS_GROUP] = envelopes
-    for group, sent in by_group.items():
-        await layer.group_send(group, groups.event_message(sent))
+    for envelope, item in zip(envelopes, items, strict=True):
+        by_group.setdefault(groups.session_group(envelope["session"]), []).append(item)
+    by_group[groups.ALL_SESSIONS_GROUP] = items
+    await asyncio.gather(*(layer.group_send(group, groups.event_message(sent))
+                           for group, sent in by_group.items()))
 
 
 def status_payload(session: Session) -> dict[str, Any]:

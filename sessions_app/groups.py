@@ -7,23 +7,15 @@ from typing import Any
 ALL_SESSIONS_GROUP = "waha.events.all"
 ENGINES_GROUP = "waha.engines"
 
-# One envelope ("envelope"), or several of one batch in order ("envelopes"): a batch of the
-# engine's events is one message per group, not one per event.
+# A publication to the websockets: its items, one per event, each prepared once for every
+# subscriber (`fanout.item`); a batch of the engine's events is one message per group.
 EVENT_MESSAGE = "waha.event"
-EVENTS_MESSAGE = "waha.events"
 NUDGE_MESSAGE = "engine.nudge"
 REQUEST_MESSAGE = "engine.request"
 
 
-def event_message(envelopes: list[dict[str, Any]]) -> dict[str, Any]:
-    if len(envelopes) == 1:
-        return {"type": EVENT_MESSAGE, "envelope": envelopes[0]}
-    return {"type": EVENTS_MESSAGE, "envelopes": envelopes}
-
-
-def envelopes_of(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """The envelopes an EVENT_MESSAGE or an EVENTS_MESSAGE carries, in order."""
-    return message["envelopes"] if message["type"] == EVENTS_MESSAGE else [message["envelope"]]
+def event_message(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": EVENT_MESSAGE, "items": items}
 
 
 def session_group(name: str) -> str:

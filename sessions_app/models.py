@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,14 @@ class SessionQuerySet(models.QuerySet["Session"]):
         wanted = Q(should_run=True) | Q(logout_pending=True)
         return self.claimable_by(worker_id, now).filter(wanted) | self.owned_by(worker_id)
 
+    def create_stopped(self, **fields: Any) -> Session:
+        """A new session, STOPPED from now on, with that first history row: two INSERTs."""
+        now = timezone.now()
+        session = self.create(status=SessionStatus.STOPPED, status_changed_at=now, **fields)
+        SessionStatusChange.objects.create(session=session, status=SessionStatus.STOPPED,
+                                           timestamp=now)
+        return session
+
     # --- leases: conditional UPDATEs, so two engines never both win -------------------------------
     def claim(self, uid: str, worker_id: str, now: datetime, lease_seconds: float) -> bool:
         """Take or renew the lease of one session: one conditional UPDATE."""
@@ -64,6 +73,21 @@ class SessionQuerySet(models.QuerySet["Session"]):
             owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
         )
         return claimed == 1
+
+    def claim_many(self, uids: Iterable[str], worker_id: str, now: datetime,
+                   lease_seconds: float) -> set[str]:
+        """Take or renew the leases of many sessions at once: one conditional UPDATE, so of two
+        workers claiming the same sessions each wins a session the other did not. Answers the
+        uids this worker holds now, read in the UPDATE's transaction."""
+        wanted = list(uids)
+        if not wanted:
+            return set()
+        with transaction.atomic():
+            self.filter(uid__in=wanted).claimable_by(worker_id, now).update(
+                owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
+            )
+            return set(self.filter(uid__in=wanted, owner=worker_id)
+                       .values_list("uid", flat=True))
 
     def release(self, uid: str, worker_id: str) -> bool:
         """Hand a session's lease back; only its owner can."""

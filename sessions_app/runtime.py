@@ -1,8 +1,10 @@
 """The engine role: owns live clients and reconciles them with the desired state.
 
-One asyncio loop. Every few seconds, and at every nudge, it claims what it may run (one
-conditional UPDATE per session, so a session never has two owners), starts what should run and
-stops what should not. The same loop on boot is autostart.
+One asyncio loop. Every few seconds, and at every nudge, it claims what it may run (conditional
+UPDATEs, so a session never has two owners), starts what should run and stops what should not.
+The same loop on boot is autostart. A pass claims the sessions it would start in batches (one
+UPDATE each) and reconciles a batch's sessions at once, each under its own lock; with
+WAHA_AUTO_START_DELAY_SECONDS set, boot starts one session at a time instead.
 
 Leases are renewed by their own task, and a second task fences: when the leases could not be
 renewed for most of their lifetime (the database is unreachable), every client is stopped before
@@ -24,9 +26,10 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
@@ -54,8 +57,11 @@ from .slots import (
 )
 
 log = logging.getLogger("waha.engine")
+T = TypeVar("T")
 # What reconcile compares of each candidate row to tell a steady session.
 STEADY_FIELDS = ("name", "uid", "should_run", "generation", "logout_pending", "owner")
+# Sessions claimed in one UPDATE and started together by a reconcile pass (boot, takeover).
+BATCH_SIZE = 50
 
 
 class EngineRuntime:
@@ -215,28 +221,47 @@ class EngineRuntime:
     # --- reconcile ------------------------------------------------------------------------------
     async def reconcile_all(self, *, boot: bool = False) -> None:
         candidates = await database_sync_to_async(self._candidates)()
-        names = {name for name, row in candidates.items() if not self._steady(name, row)}
-        names |= set(self.slots) - set(candidates)
+        names = sorted({name for name, row in candidates.items() if not self._steady(name, row)}
+                       | (set(self.slots) - set(candidates)))
         delay = settings.AUTO_START_DELAY_SECONDS if boot else 0
-        for name in sorted(names):
-            started = await self._safe_reconcile(name)
-            if started and delay:
-                await asyncio.sleep(delay)
+        if delay:  # spaced starts, as asked: one session at a time
+            for name in names:
+                if await self._safe_reconcile(name) and delay:
+                    await asyncio.sleep(delay)
+            return
+        for first in range(0, len(names), BATCH_SIZE):
+            await self._reconcile_batch(names[first:first + BATCH_SIZE], candidates)
 
-    async def _safe_reconcile(self, name: str) -> bool:
+    async def _reconcile_batch(self, names: list[str], candidates: dict[str, dict[str, Any]]
+                               ) -> None:
+        """Claim in one UPDATE the sessions of `names` this engine would start, then reconcile
+        each of them at once, each under its own lock and by its own rules."""
+        free = (len(names) if self.max_sessions is None
+                else max(0, self.max_sessions - len(self.slots)))
+        wanted = [candidates[name]["uid"] for name in names
+                  if name in candidates and self._startable(name, candidates[name])][:free]
+        won = await database_sync_to_async(self._claim_many)(wanted) if wanted else set()
+        claims = Claims(tried=set(wanted), won=won)
+        await asyncio.gather(*(self._safe_reconcile(name, claims) for name in names))
+
+    async def _safe_reconcile(self, name: str, claims: Claims | None = None) -> bool:
         try:
-            return await self.reconcile(name)
+            return await self.reconcile(name, claims)
         except Exception:
             log.exception("reconcile of %s failed", name)
             return False
 
-    async def reconcile(self, name: str) -> bool:
-        """Bring one session in line with its row. Returns True when a client was started."""
+    async def reconcile(self, name: str, claims: Claims | None = None) -> bool:
+        """Bring one session in line with its row. Returns True when a client was started.
+
+        `claims`: the leases a batch has just claimed for the sessions it would start; such a
+        session is not claimed again on its own.
+        """
         if self.stopping:
             return False
         with log_context(session=name, worker_id=self.worker_id):
             async with self.locks[name]:
-                row = await database_sync_to_async(Session.objects.filter(name=name).first)()
+                row = await in_parallel(Session.objects.filter(name=name).first)()
                 slot = self.slots.get(name)
                 if slot is not None and slot.ended:
                     return False  # its client is still stopping; the next pass starts another
@@ -273,8 +298,15 @@ class EngineRuntime:
                 if slot is None and self.max_sessions is not None and (
                     len(self.slots) >= self.max_sessions
                 ):
+                    if claims is not None and row.uid in claims.won:  # full since: hand it back
+                        await database_sync_to_async(Session.objects.release)(row.uid,
+                                                                              self.worker_id)
                     return False
-                if not await database_sync_to_async(self._claim)(row.uid):
+                if claims is not None and row.uid in claims.tried:
+                    claimed = row.uid in claims.won
+                else:
+                    claimed = await database_sync_to_async(self._claim)(row.uid)
+                if not claimed:
                     if slot is not None:
                         await self._end(slot, logout=False)
                     return False
@@ -287,7 +319,7 @@ class EngineRuntime:
         spec = services.spec_of(row)
         slot = Slot(spec=spec, generation=row.generation)
         self.slots[row.name] = slot
-        await database_sync_to_async(services.record_status)(
+        await in_parallel(services.record_status)(
             row.uid, SessionStatus.STARTING, generation=row.generation, owner=self.worker_id
         )
         if slot.ended:  # fenced meanwhile: start no client nothing would track
@@ -446,6 +478,29 @@ class EngineRuntime:
         rows = Session.objects.candidates(self.worker_id, timezone.now()).values(*STEADY_FIELDS)
         return {row["name"]: dict(row) for row in rows}
 
+    def _startable(self, name: str, row: dict[str, Any]) -> bool:
+        """A candidate that a pass would start here: wanted running, not being logged out, and
+        without a client of ours yet."""
+        return name not in self.slots and row["should_run"] and not row["logout_pending"]
+
     def _claim(self, uid: str) -> bool:
         return Session.objects.claim(uid, self.worker_id, timezone.now(), self.lease_seconds)
 
+    def _claim_many(self, uids: list[str]) -> set[str]:
+        return Session.objects.claim_many(uids, self.worker_id, timezone.now(),
+                                          self.lease_seconds)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What one batch claimed: the uids it tried, and those it won."""
+
+    tried: set[str]
+    won: set[str]
+
+
+def in_parallel(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """Database work that the sessions of a batch do at once: on the event loop's worker
+    threads, each with a connection of its own, rather than queued on the one thread the
+    engine's other calls share. Each call is whole (its own transaction)."""
+    return database_sync_to_async(function, thread_sensitive=False)

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from webhooks_app.services import sync_webhooks
+from webhooks_app.services import add_webhooks, sync_webhooks
 
 from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
@@ -42,13 +42,11 @@ def get_session(name: str) -> Session:
 def create_session(name: str | None, config: dict[str, Any], *, start: bool) -> Session:
     name = name or default_session_name()
     try:
-        with transaction.atomic():
-            session = Session.objects.create(
+        with transaction.atomic():  # two INSERTs, and one for its webhooks if it has any
+            session = Session.objects.create_stopped(
                 name=name, config=config, should_run=start, generation=1 if start else 0
             )
-            sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
-            session.enter_status(SessionStatus.STOPPED)
-            session.save(update_fields=["status", "status_changed_at"])
+            add_webhooks(session.pk, (session.config or {}).get("webhooks"))
     except IntegrityError:
         raise SessionExists(
             f"Session '{name}' already exists. Use PUT to update it."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 
 KEPT_CONNECTION_SECONDS = 60
@@ -10,13 +12,20 @@ KEPT_CONNECTION_SECONDS = 60
 def keep_connections() -> None:
     """Keep PostgreSQL connections open between calls in engine and Celery worker processes.
 
-    Their database work runs on a few long-lived threads, and Django's default (close after
-    every call, `CONN_MAX_AGE` 0) opens a connection per call: most of an engine's time with
-    many sessions. Kept connections are checked before reuse (`CONN_HEALTH_CHECKS`). Web
-    processes keep the default: under ASGI every request runs on a thread of its own, and a
-    kept connection per thread would pile up. A `conn_max_age` above 0 in DATABASE_URL wins.
+    Their database work runs on a few long-lived threads, and Django's default without a pool
+    (close after every call, `CONN_MAX_AGE` 0) opens a connection per call: most of an
+    engine's time with many sessions. With the pool (`WAHA_DB_POOL_MAX_SIZE`, the default)
+    every role already borrows open connections, and Django must keep none of its own: nothing
+    to do. Without it, kept connections are checked before reuse (`CONN_HEALTH_CHECKS`); web
+    processes keep the default, since under ASGI every request runs on a thread of its own
+    and a kept connection per thread would pile up. A `conn_max_age` in DATABASE_URL wins.
     """
     for database in settings.DATABASES.values():
-        if database["ENGINE"] != "django.db.backends.sqlite3" and not database.get(
-                "CONN_MAX_AGE"):
+        if database["ENGINE"] == "django.db.backends.sqlite3" or pooled(database):
+            continue
+        if not database.get("CONN_MAX_AGE"):
             database["CONN_MAX_AGE"] = KEPT_CONNECTION_SECONDS
+
+
+def pooled(database: dict[str, Any]) -> bool:
+    return bool((database.get("OPTIONS") or {}).get("pool"))

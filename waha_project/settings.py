@@ -7,6 +7,7 @@ import secrets
 import socket
 import sys
 from pathlib import Path
+from typing import cast
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -114,8 +115,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool of connections per process (psycopg's, through Django): a request, an engine's
+    # call or a task borrows an open connection (checked with one empty query) instead of
+    # opening one. With a pool Django keeps none of its own (CONN_MAX_AGE 0); a `conn_max_age`
+    # in DATABASE_URL, or a size of 0, keeps the old way: a connection per thread.
+    DB_POOL_MAX_SIZE = env_int("WAHA_DB_POOL_MAX_SIZE", 20, minimum=0)
+    if DB_POOL_MAX_SIZE and not DATABASES["default"].get("CONN_MAX_AGE"):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        _options = cast("dict[str, object]", DATABASES["default"].setdefault("OPTIONS", {}))
+        _options["pool"] = {
+            "min_size": min(2, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            # A borrower waits this long for a free connection, then the request fails.
+            "timeout": 30,
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

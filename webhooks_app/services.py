@@ -84,6 +84,11 @@ def user_agent() -> str:
 def sync_webhooks(session_id: int, configs: list[dict[str, Any]] | None) -> None:
     """Make a session's Webhook rows match its `config.webhooks`."""
     Webhook.objects.filter(session_id=session_id).delete()
+    add_webhooks(session_id, configs)
+
+
+def add_webhooks(session_id: int, configs: list[dict[str, Any]] | None) -> None:
+    """The Webhook rows of a new session's `config.webhooks` (no query when there are none)."""
     Webhook.objects.bulk_create([
         Webhook(session_id=session_id, position=index, events=list(config.get("events") or []),
                 **_target_of(config))

@@ -1,7 +1,8 @@
 """`/dashboard/ws`: live status, QR codes and events for the dashboard's pages.
 
 Authenticated by the Django session cookie (AuthMiddlewareStack). It joins the events group of
-one session or of all, and forwards each envelope as the frames `live.frames_for` makes.
+one session or of all, sends the current state, then forwards the frames each publication
+carries, prepared once for every page (`sessions_app.fanout`): no database, no drawing here.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .. import groups
+from ..fanout import Forwarding
 from . import live
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):
+class DashboardConsumer(Forwarding):
     group: str | None = None
     with_events = False
 
@@ -49,8 +50,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        for envelope in groups.envelopes_of(message):
-            for frame in await live.frames_for(envelope, with_events=self.with_events):
-                await self.send_json(frame)
-
-    waha_events = waha_event
+        for item in message["items"]:
+            for text in item["frames"]:
+                await self.send(text_data=text)
+            if self.with_events:
+                await self.send(text_data=item["event_frame"])

@@ -1,68 +1,24 @@
-"""What the dashboard's websocket sends the browser, built from event envelopes and rows.
+"""The dashboard's websocket: a connecting page's first state, and who may connect.
 
-Frames (JSON text):
-- {"type": "status", "session", "status", "me", "changedAt", "statuses", "lastError"}
-- {"type": "qr", "session", "dataUrl", "expiresAt" (ms), "expiresIn" (seconds)}
-- {"type": "event", "envelope"}: every envelope, for the event monitor (asked with events=1)
+The frames themselves, and those every publication carries, are built in `sessions_app.fanout`.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 from urllib.parse import urlsplit
 
-from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
-
-from waha_project.timestamps import ms
 
 from ..api.serializers import SESSION_NAME_RE
-from ..models import Session, SessionStatus
-from ..qr import png as qr_png
+from ..fanout import qr_frame, status_frame
+from ..models import Session
 
-FRAME_STATUS = "status"
-FRAME_QR = "qr"
-FRAME_EVENT = "event"
 ALL_SESSIONS = "*"
 SNAPSHOT_LIMIT = 500
 # Close codes: not logged in (the page sends the user to the login form), bad request.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008
-
-
-def qr_data_url(value: str) -> str:
-    return "data:image/png;base64," + base64.b64encode(qr_png(value)).decode("ascii")
-
-
-def qr_frame(session: Session) -> dict[str, Any] | None:
-    """The session's current QR code, if it shows one."""
-    if (session.display_status != SessionStatus.SCAN_QR_CODE or not session.qr_value
-            or session.qr_expires_at is None):
-        return None
-    remaining = (session.qr_expires_at - timezone.now()).total_seconds()
-    return {
-        "type": FRAME_QR,
-        "session": session.name,
-        "dataUrl": qr_data_url(session.qr_value),
-        "expiresAt": ms(session.qr_expires_at),
-        "expiresIn": round(max(0.0, remaining), 3),
-    }
-
-
-def status_frame(session: Session) -> dict[str, Any]:
-    """The session as it is now (sent when a page connects)."""
-    status = session.display_status
-    return {
-        "type": FRAME_STATUS,
-        "session": session.name,
-        "status": status,
-        "me": None if status == SessionStatus.STOPPED else session.me,
-        "changedAt": ms(session.status_changed_at),
-        "statuses": session.recent_statuses(3),
-        "lastError": session.last_error or None,
-    }
 
 
 def snapshot(target: str) -> list[dict[str, Any]]:
@@ -77,44 +33,6 @@ def snapshot(target: str) -> list[dict[str, Any]]:
         if qr is not None:
             frames.append(qr)
     return frames
-
-
-async def frames_for(envelope: dict[str, Any], *, with_events: bool) -> list[dict[str, Any]]:
-    """The frames one event envelope becomes. Reads the row only for a new QR code or a
-    failure (the image and the reason are not in the envelope)."""
-    frames: list[dict[str, Any]] = []
-    if envelope.get("event") == "session.status":
-        payload = envelope.get("payload") or {}
-        status = payload.get("status")
-        statuses = payload.get("statuses") or []
-        frame: dict[str, Any] = {
-            "type": FRAME_STATUS,
-            "session": envelope["session"],
-            "status": status,
-            "me": None if status == SessionStatus.STOPPED else envelope.get("me"),
-            "changedAt": statuses[-1]["timestamp"] if statuses else envelope.get("timestamp"),
-            "statuses": statuses,
-            "lastError": None,
-        }
-        frames.append(frame)
-        if status in (SessionStatus.SCAN_QR_CODE, SessionStatus.FAILED):
-            found, last_error, qr = await _current(envelope["session"])
-            if found:
-                frame["lastError"] = last_error
-            if qr is not None and status == SessionStatus.SCAN_QR_CODE:
-                frames.append(qr)
-    if with_events:
-        frames.append({"type": FRAME_EVENT, "envelope": envelope})
-    return frames
-
-
-@database_sync_to_async
-def _current(name: str) -> tuple[bool, str | None, dict[str, Any] | None]:
-    """(found, last error, QR frame), read and drawn off the event loop."""
-    session = Session.objects.filter(name=name).first()
-    if session is None:
-        return False, None, None
-    return True, session.last_error or None, qr_frame(session)
 
 
 # --- who may connect ---------------------------------------------------------------------------

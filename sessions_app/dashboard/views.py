@@ -28,6 +28,7 @@ from webhooks_app.subscriptions import EventName
 from .. import services
 from ..engines import get_engine
 from ..errors import SessionExists, SessionNotFound
+from ..fanout import qr_frame
 from ..models import Session, SessionStatus
 from . import live
 from .forms import PairingForm, SessionEditor
@@ -154,7 +155,7 @@ def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, 
         "s": row(session),
         "session": session,
         "me": None if session.display_status == SessionStatus.STOPPED else session.me,
-        "qr": live.qr_frame(session),
+        "qr": qr_frame(session),
         "history": history,
         "webhooks": list(Webhook.objects.filter(session=session)),
         "deliveries": deliveries,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from typing import Any
@@ -34,7 +35,8 @@ async def subscribe(group: str) -> str:
 async def next_envelope(channel: str, timeout: float = 5.0) -> dict[str, Any]:
     message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
     assert message["type"] == groups.EVENT_MESSAGE
-    return message["envelope"]
+    [item] = message["items"]
+    return json.loads(item["text"])
 
 
 async def assert_silent(channel: str, wait: float = 0.4) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -80,6 +81,59 @@ def test_only_one_of_many_simultaneous_claims_wins() -> None:
 
     assert won.count(True) == 1
     assert owner_of("rush") == workers[won.index(True)]
+
+
+@pytest.mark.django_db
+def test_claim_many_takes_every_claimable_session_in_one_update() -> None:
+    now = timezone.now()
+    live, expired = later(now, LEASE), later(now, -1)
+    rows = {
+        "unowned": Session.objects.create(name="unowned", should_run=True),
+        "mine": Session.objects.create(name="mine", owner="engine-a", lease_expires_at=live),
+        "expired": Session.objects.create(name="expired", owner="engine-b",
+                                          lease_expires_at=expired),
+        "others": Session.objects.create(name="others", owner="engine-b", lease_expires_at=live),
+    }
+    Session.objects.create(name="not-asked", should_run=True)
+
+    won = Session.objects.claim_many([row.uid for row in rows.values()], "engine-a",
+                                     later(now, 1), LEASE)
+
+    assert won == {rows[name].uid for name in ("unowned", "mine", "expired")}
+    leases = {row.name: (row.owner, row.lease_expires_at) for row in Session.objects.all()}
+    assert leases == {
+        "unowned": ("engine-a", later(now, 1 + LEASE)),
+        "mine": ("engine-a", later(now, 1 + LEASE)),
+        "expired": ("engine-a", later(now, 1 + LEASE)),
+        "others": ("engine-b", live),
+        "not-asked": ("", None),
+    }
+    assert Session.objects.claim_many([], "engine-a", now, LEASE) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_the_same_sessions_at_once_win_disjoint_sets() -> None:
+    uids = [Session.objects.create(name=f"s{n:02d}", should_run=True).uid for n in range(40)]
+    now = timezone.now()
+    # Overlapping asks, in different orders: a takes 0-29, b takes 10-39 backwards.
+    asks = {"engine-a": uids[:30], "engine-b": uids[10:][::-1]}
+    ready = threading.Barrier(len(asks))
+
+    def claim(worker_id: str) -> set[str]:
+        try:
+            ready.wait()
+            return Session.objects.claim_many(asks[worker_id], worker_id, now, LEASE)
+        finally:
+            connection.close()  # each claim ran on its own thread's connection
+
+    with ThreadPoolExecutor(max_workers=len(asks)) as pool:
+        won = dict(zip(asks, pool.map(claim, asks), strict=True))
+
+    assert not won["engine-a"] & won["engine-b"]
+    assert won["engine-a"] | won["engine-b"] == set(uids)
+    owners = dict(Session.objects.values_list("uid", "owner"))
+    assert {uid for uid, owner in owners.items() if owner == "engine-a"} == won["engine-a"]
+    assert {uid for uid, owner in owners.items() if owner == "engine-b"} == won["engine-b"]
 
 
 @pytest.mark.django_db
