@@ -2,7 +2,8 @@
 that started them.
 
 - `Outstanding` counts the sends in flight per target (origin), so a claim takes no more of a
-  target than `WAHA_WEBHOOK_MAX_PER_TARGET` allows beside what is already on its way.
+  target than `WAHA_WEBHOOK_MAX_PER_TARGET` allows beside what is already on its way, and
+  remembers the targets whose due deliveries were left for want of room.
 - `LateRecorder` records, on one thread of its own, the attempts a task stopped waiting for (a
   slow receiver must not hold a worker thread for the whole timeout): they are recorded in bulk
   as they end, exactly as the task would have. Until then their rows stay claimed, so a process
@@ -35,6 +36,7 @@ class Outstanding:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._counts: Counter[str] = Counter()
+        self._waiting: set[str] = set()
 
     def room(self, origin: str, cap: int) -> int:
         with self._lock:
@@ -60,6 +62,18 @@ class Outstanding:
             if self._counts[origin] <= 0:
                 del self._counts[origin]
             self._lock.notify_all()
+
+    def note_waiting(self, origin: str) -> None:
+        """Due deliveries of this target were left for want of room."""
+        with self._lock:
+            self._waiting.add(origin)
+
+    def take_waiting(self, origins: set[str]) -> bool:
+        """Whether any of these targets had deliveries left for want of room (now forgotten)."""
+        with self._lock:
+            found = bool(self._waiting & origins)
+            self._waiting -= origins
+            return found
 
     def wait_empty(self, timeout: float) -> bool:
         with self._lock:

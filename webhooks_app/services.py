@@ -225,6 +225,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
                 held[until].append(pk)
             elif pk in carried:
                 blocked.append(pk)
+                OUTSTANDING.note_waiting(origin)
         for until, pks in held.items():
             hold(Delivery.objects.filter(pk__in=pks), until, now)
         token = uuid.uuid4().hex
@@ -334,7 +335,8 @@ def deliver(ids: Iterable[int]) -> int:
     is due, for up to TASK_BUDGET_SECONDS; returns how many attempts it started.
 
     Sends still running after TASK_PATIENCE_SECONDS are recorded by `LATE` when they end. Ids
-    whose target had no room in this process are left to the next sweep.
+    whose target had no room in this process are left for a task queued once room is made
+    (`kick`), or the next sweep.
     """
     carried = list(dict.fromkeys(ids))
     budget = time.monotonic() + TASK_BUDGET_SECONDS
@@ -378,6 +380,16 @@ def _record_late(items: list[Sent]) -> None:
         record(items)
     finally:
         close_old_connections()
+    if OUTSTANDING.take_waiting({item.delivery.origin for item in items}):
+        kick()
+
+
+def kick() -> None:
+    """Queue a task without ids: it claims whatever is due (room was made for what waited)."""
+    try:
+        celery_app.send_task(DELIVER_TASK, ([],))
+    except Exception:  # the sweeper queues it
+        log.warning("could not queue a delivery task; the sweeper will", exc_info=True)
 
 
 LATE: LateRecorder[Sent] = LateRecorder(_record_late, "webhook-recorder")
@@ -465,17 +477,17 @@ def _queue_retries(retries: dict[float, list[int]]) -> None:
 def _observe(o: _Outcome, now: datetime) -> None:
     delivery, number = o.sent.delivery, o.sent.number
     monitoring.observe_attempt(o.status, delivery.event_timestamp, o.sent.result.duration_ms, now)
-    if o.status == DeliveryStatus.FAILED:
-        with log_context(session=delivery.session_name, event_id=delivery.event_id,
-                         delivery_id=delivery.pk):
+    with log_context(session=delivery.session_name, event_id=delivery.event_id,
+                     delivery_id=delivery.pk):
+        if o.status == DeliveryStatus.FAILED:
             log.warning("webhook delivery %s (%s → %s) failed for good after %d attempt(s): %s",
                         delivery.pk, delivery.event, redact_url(delivery.url), number, o.error)
-    elif o.status == DeliveryStatus.PENDING:  # the row says it all; operators read rows
-        log.debug("webhook delivery %s (%s) attempt %d failed, next at %s: %s", delivery.pk,
-                  delivery.event, number, o.next_at, o.error)
-    else:
-        log.debug("webhook delivery %s (%s) delivered on attempt %d", delivery.pk,
-                  delivery.event, number)
+        elif o.status == DeliveryStatus.PENDING:  # the row says it all; operators read rows
+            log.debug("webhook delivery %s (%s) attempt %d failed, next at %s: %s", delivery.pk,
+                      delivery.event, number, o.next_at, o.error)
+        else:
+            log.debug("webhook delivery %s (%s) delivered on attempt %d", delivery.pk,
+                      delivery.event, number)
 
 
 # --- circuit breakers -------------------------------------------------------------------------

@@ -91,6 +91,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         receiver = self.server.receiver
+        receiver._answering(+1)
+        try:
+            self._answer(receiver)
+        finally:
+            receiver._answering(-1)
+
+    def _answer(self, receiver: Receiver) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = receiver._record(Recorded(
@@ -151,6 +158,8 @@ class Receiver:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.server_names: list[str | None] = []
+        self._active = 0
+        self.most_at_once = 0  # the most requests it was answering at the same time
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Receiver:
@@ -225,6 +234,11 @@ class Receiver:
                     _context: ssl.SSLContext) -> None:
         with self._changed:
             self.server_names.append(name)
+
+    def _answering(self, change: int) -> None:
+        with self._changed:
+            self._active += change
+            self.most_at_once = max(self.most_at_once, self._active)
 
     def _record(self, request: Recorded) -> Reply:
         with self._changed:
