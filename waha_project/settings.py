@@ -275,7 +275,7 @@ WEBHOOK_REQUEUE_SECONDS = env_float("WAHA_WEBHOOK_REQUEUE_SECONDS", 30.0, minimu
 # Attempts in flight at once to one target (scheme://host:port), per worker process. Sends are
 # asynchronous, so a slow target holds sockets, not worker threads; the cap keeps one target to a
 # share of the process and bounds the load on a receiver.
-WEBHOOK_MAX_PER_TARGET = env_int("WAHA_WEBHOOK_MAX_PER_TARGET", 32, minimum=1)
+WEBHOOK_MAX_PER_TARGET = env_int("WAHA_WEBHOOK_MAX_PER_TARGET", 64, minimum=1)
 # After this many failures in a row (no answer, 5xx or 429) a target's deliveries wait
 # WEBHOOK_BREAKER_COOLDOWN_SECONDS, then one probe attempt decides; 0 turns the breaker off.
 WEBHOOK_BREAKER_FAILURES = env_int("WAHA_WEBHOOK_BREAKER_FAILURES", 5, minimum=0)

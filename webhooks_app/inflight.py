@@ -38,9 +38,13 @@ class Outstanding:
         self._counts: Counter[str] = Counter()
         self._waiting: set[str] = set()
 
-    def room(self, origin: str, cap: int) -> int:
+    def reserve(self, origin: str, cap: int | None) -> bool:
+        """Count one more send to `origin` if it has room under `cap` (None: no cap)."""
         with self._lock:
-            return max(0, cap - self._counts[origin])
+            if cap is not None and self._counts[origin] >= cap:
+                return False
+            self._counts[origin] += 1
+            return True
 
     def full(self, cap: int) -> set[str]:
         """Targets with no room left."""
@@ -51,10 +55,6 @@ class Outstanding:
     def total(self) -> int:
         with self._lock:
             return sum(self._counts.values())
-
-    def add(self, origin: str) -> None:
-        with self._lock:
-            self._counts[origin] += 1
 
     def done(self, origin: str) -> None:
         with self._lock:

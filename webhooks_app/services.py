@@ -21,10 +21,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import logging
 import math
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -68,8 +68,10 @@ SWEEP_LIMIT = 5000
 # A claimed attempt may take the whole timeout; after this much longer it counts as lost.
 CLAIM_MARGIN_SECONDS = 30
 DUE_TOLERANCE_SECONDS = 1.0
-# How long a task waits for its sends before leaving the slow ones to finish on their own.
+# How long a task waits for its sends before leaving the slow ones to finish on their own, and
+# how long without one ending once some have (a batch's fast answers come together).
 TASK_PATIENCE_SECONDS = 1.0
+TASK_QUIET_SECONDS = 0.1
 # A task claims again while there is due work, for at most this long (then others take over).
 TASK_BUDGET_SECONDS = 10.0
 
@@ -157,7 +159,6 @@ def queue(ids: Iterable[int], countdown: float = 0) -> None:
 
 # --- claiming ---------------------------------------------------------------------------------
 OUTSTANDING = Outstanding()
-_claim_lock = threading.Lock()  # a process's claims in turn, so its per-target counts hold
 
 
 def _unlocked(now: datetime) -> Q:
@@ -194,47 +195,47 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     most DELIVERY_BATCH, at most the room each target has in this process (`capped`); hold
     those of targets whose breaker is open; one probe for a target whose cool-down is over."""
     cap = settings.WEBHOOK_MAX_PER_TARGET
-    with _claim_lock:
-        rows = list(_due(now).filter(pk__in=ids).values_list("pk", "origin"))
-        if steal and len(rows) < DELIVERY_BATCH:
-            more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
-            if capped:
-                more = more.exclude(origin__in=OUTSTANDING.full(cap))
-            rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
-        if not rows:
-            return Claim([], {}, [])
-        targets = ({target.origin: target
-                    for target in Target.objects.filter(origin__in={o for _, o in rows})}
-                   if _breakers_on() else {})
-        carried = set(ids)
-        room: dict[str, int] = {}
-        wait: dict[str, datetime | None] = {}
-        held: dict[datetime, list[int]] = defaultdict(list)
-        probes: dict[str, datetime] = {}
-        chosen: list[int] = []
-        blocked: list[int] = []
-        for pk, origin in rows:
-            if origin not in room:
-                room[origin], wait[origin] = _admit(origin, targets.get(origin), now,
-                                                    cap if capped else None, probes)
-            until = wait[origin]
-            if room[origin] > 0 and len(chosen) < DELIVERY_BATCH:
-                chosen.append(pk)
-                room[origin] -= 1
-            elif until is not None:
-                held[until].append(pk)
-            elif pk in carried:
-                blocked.append(pk)
-                OUTSTANDING.note_waiting(origin)
-        for until, pks in held.items():
-            hold(Delivery.objects.filter(pk__in=pks), until, now)
-        token = uuid.uuid4().hex
-        won = _due(now).filter(pk__in=chosen).update(
-            locked_until=now + _claim_span(), claim_token=token)
-        deliveries = (list(Delivery.objects.filter(pk__in=chosen, claim_token=token))
-                      if won else [])
-        for delivery in deliveries:
-            OUTSTANDING.add(delivery.origin)
+    rows = list(_due(now).filter(pk__in=ids).values_list("pk", "origin"))
+    if steal and len(rows) < DELIVERY_BATCH:
+        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
+        if capped:
+            more = more.exclude(origin__in=OUTSTANDING.full(cap))
+        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
+    if not rows:
+        return Claim([], {}, [])
+    targets = ({target.origin: target
+                for target in Target.objects.filter(origin__in={o for _, o in rows})}
+               if _breakers_on() else {})
+    carried = set(ids)
+    gates: dict[str, tuple[int | None, datetime | None]] = {}
+    probes: dict[str, datetime] = {}
+    held: dict[datetime, list[int]] = defaultdict(list)
+    chosen: dict[int, str] = {}
+    blocked: list[int] = []
+    for pk, origin in rows:
+        if origin not in gates:
+            gates[origin] = _gate(origin, targets.get(origin), now, probes)
+        allowance, until = gates[origin]
+        # Room is reserved here, in memory, so claims running side by side share the cap.
+        if (len(chosen) < DELIVERY_BATCH and (allowance is None or allowance > 0)
+                and OUTSTANDING.reserve(origin, cap if capped else None)):
+            chosen[pk] = origin
+            if allowance is not None:
+                gates[origin] = (allowance - 1, until)
+        elif until is not None:
+            held[until].append(pk)
+        elif pk in carried:
+            blocked.append(pk)
+            OUTSTANDING.note_waiting(origin)
+    for until, pks in held.items():
+        hold(Delivery.objects.filter(pk__in=pks), until, now)
+    token = uuid.uuid4().hex
+    won = _due(now).filter(pk__in=list(chosen)).update(
+        locked_until=now + _claim_span(), claim_token=token) if chosen else 0
+    deliveries = (list(Delivery.objects.filter(pk__in=list(chosen), claim_token=token))
+                  if won else [])
+    for pk in chosen.keys() - {d.pk for d in deliveries}:  # taken by another worker first
+        OUTSTANDING.done(chosen[pk])
     probing = {d.origin for d in deliveries}
     for origin, probe_until in probes.items():
         if origin not in probing:  # the probe's delivery went elsewhere: let another probe
@@ -246,22 +247,23 @@ def _claim_span() -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS)
 
 
-def _admit(origin: str, target: Target | None, now: datetime, cap: int | None,
-           probes: dict[str, datetime]) -> tuple[int, datetime | None]:
-    """How many deliveries of a target a claim may take, and until when the others wait (None:
-    they are not held, only left for later)."""
-    if target is not None and target.open_until is not None:
-        if target.is_open(now):
-            return 0, target.open_until
-        probe_until = _take_probe(target, now)
-        if probe_until is not None:
-            probes[origin] = probe_until
-            return 1, probe_until
-        if target.is_open(now):  # it failed again meanwhile
-            return 0, target.open_until
-        if target.open_until is not None:  # another worker is probing it
-            return 0, target.probe_until or now + _claim_span()
-    return (DELIVERY_BATCH if cap is None else OUTSTANDING.room(origin, cap)), None
+def _gate(origin: str, target: Target | None, now: datetime,
+          probes: dict[str, datetime]) -> tuple[int | None, datetime | None]:
+    """What a target's breaker lets a claim take: (how many, None for as many as there is room
+    for; until when the others wait, None when they are not held)."""
+    if target is None or target.open_until is None:
+        return None, None
+    if target.is_open(now):
+        return 0, target.open_until
+    probe_until = _take_probe(target, now)
+    if probe_until is not None:
+        probes[origin] = probe_until
+        return 1, probe_until
+    if target.is_open(now):  # it failed again meanwhile
+        return 0, target.open_until
+    if target.open_until is not None:  # another worker is probing it
+        return 0, target.probe_until or now + _claim_span()
+    return None, None
 
 
 def _take_probe(target: Target, now: datetime) -> datetime | None:
@@ -298,8 +300,7 @@ class Sent:
                                         error=f"not sent: {type(exc).__name__}")
 
 
-def _send(delivery: Delivery, target: Target | None,
-          policy: transport.TargetPolicy) -> Sent:
+def _post(delivery: Delivery) -> transport.Post:
     body = delivery.body.encode()
     headers = signing.request_headers(
         event_id=delivery.event_id,
@@ -309,25 +310,33 @@ def _send(delivery: Delivery, target: Target | None,
         custom_headers=delivery.custom_headers,
         user_agent=user_agent(),
     )
-    started = timezone.now()
-    future = transport.submit(delivery.url, body, headers,
-                              timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                              max_bytes=RESPONSE_BYTES_KEPT, policy=policy)
-    origin = delivery.origin
-    future.add_done_callback(lambda _: OUTSTANDING.done(origin))
-    return Sent(delivery, delivery.attempts + 1, started, future, target)
+    return transport.Post(delivery.url, body, headers)
 
 
 def _send_all(claimed: Claim) -> list[Sent]:
-    policy = transport.TargetPolicy.from_settings()
-    sent = []
+    """Start every claimed delivery's next attempt at once."""
+    posts = []
     for delivery in claimed.deliveries:
         try:
-            sent.append(_send(delivery, claimed.targets.get(delivery.origin), policy))
+            posts.append((delivery, _post(delivery)))
         except Exception:  # its claim runs out and the sweeper queues it again
             OUTSTANDING.done(delivery.origin)
             log.exception("could not start webhook delivery %s", delivery.pk)
+    started = timezone.now()
+    futures = transport.submit_all([post for _, post in posts],
+                                   timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+                                   max_bytes=RESPONSE_BYTES_KEPT,
+                                   policy=transport.TargetPolicy.from_settings())
+    sent = []
+    for (delivery, _), future in zip(posts, futures, strict=True):
+        future.add_done_callback(functools.partial(_sent, delivery.origin))
+        sent.append(Sent(delivery, delivery.attempts + 1, started, future,
+                         claimed.targets.get(delivery.origin)))
     return sent
+
+
+def _sent(origin: str, _: object) -> None:
+    OUTSTANDING.done(origin)
 
 
 def deliver(ids: Iterable[int]) -> int:
@@ -348,9 +357,8 @@ def deliver(ids: Iterable[int]) -> int:
             break
         sent = _send_all(claimed)
         started += len(sent)
-        done, running = concurrent.futures.wait([s.future for s in sent],
-                                                timeout=TASK_PATIENCE_SECONDS)
-        record([s for s in sent if s.future in done])
+        running = _wait_for_batch([s.future for s in sent])
+        record([s for s in sent if s.future not in running])
         for late in (s for s in sent if s.future in running):
             LATE.adopt(late.future, late)
         if time.monotonic() > budget:
@@ -359,6 +367,27 @@ def deliver(ids: Iterable[int]) -> int:
         Delivery.objects.filter(_unlocked(timezone.now()), pk__in=carried,
                                 status=DeliveryStatus.PENDING).update(enqueued_at=None)
     return started
+
+
+def _wait_for_batch(futures: list[concurrent.futures.Future[transport.SendResult]],
+                    ) -> set[concurrent.futures.Future[transport.SendResult]]:
+    """Wait for a batch's sends while they keep ending: at most TASK_PATIENCE_SECONDS, and no
+    longer than TASK_QUIET_SECONDS without one ending once some have (the rest are slow).
+    Returns the ones still running."""
+    deadline = time.monotonic() + TASK_PATIENCE_SECONDS
+    running = set(futures)
+    some_ended = False
+    while running:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ended, running = concurrent.futures.wait(
+            running, timeout=min(left, TASK_QUIET_SECONDS) if some_ended else left,
+            return_when=concurrent.futures.FIRST_COMPLETED)
+        if not ended:
+            break
+        some_ended = True
+    return running
 
 
 def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:

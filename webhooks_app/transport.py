@@ -459,22 +459,59 @@ async def _attempt(sender: _Sender, url: str, body: bytes, headers: dict[str, st
     return result(status_code, bytes(received), retry_after=retry_after)
 
 
+@dataclass(frozen=True)
+class Post:
+    """One POST to make: the exact body bytes and every header."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def submit_all(posts: list[Post], *, timeout: float, max_bytes: int = 20_000,
+               policy: TargetPolicy | None = None,
+               ) -> list[concurrent.futures.Future[SendResult]]:
+    """Start POSTs on the process's sending loop, all at once; each future holds its result.
+
+    `timeout` bounds each one's everything (resolving, connecting, sending, the answer and
+    reading its body) together. Without a policy the one from settings applies: the metadata
+    addresses are refused even then. Every failure, including a refused target, is in the
+    result.
+    """
+    sender = _the_sender()
+    policy = policy if policy is not None else TargetPolicy.from_settings()
+    ssl_env = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    limit = int(getattr(settings, "WEBHOOK_MAX_PER_TARGET", 100))
+    started = [(_attempt(sender, post.url, post.body, post.headers, timeout, max_bytes, policy,
+                         ssl_env, limit), concurrent.futures.Future[SendResult]())
+               for post in posts]
+
+    def start() -> None:  # on the loop: one wake-up for the whole batch
+        for coroutine, future in started:
+            sender.loop.create_task(_settle(coroutine, future))
+
+    sender.loop.call_soon_threadsafe(start)
+    return [future for _, future in started]
+
+
+async def _settle(coroutine: typing.Coroutine[typing.Any, typing.Any, SendResult],
+                  future: concurrent.futures.Future[SendResult]) -> None:
+    if not future.set_running_or_notify_cancel():
+        coroutine.close()
+        return
+    try:
+        future.set_result(await coroutine)
+    except BaseException as exc:  # _attempt returns every failure; this is the loop closing
+        future.set_exception(exc)
+
+
 def submit(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
            max_bytes: int = 20_000, policy: TargetPolicy | None = None,
            ) -> concurrent.futures.Future[SendResult]:
-    """Start one POST on the process's sending loop; the future holds its result.
-
-    `timeout` bounds everything (resolving, connecting, sending, the answer and reading its body)
-    together. Without a policy the one from settings applies: the metadata addresses are refused
-    even then. Every failure, including a refused target, is in the result.
-    """
-    sender = _the_sender()
-    coroutine = _attempt(
-        sender, url, body, headers, timeout, max_bytes,
-        policy if policy is not None else TargetPolicy.from_settings(),
-        (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None),
-        int(getattr(settings, "WEBHOOK_MAX_PER_TARGET", 100)))
-    return asyncio.run_coroutine_threadsafe(coroutine, sender.loop)
+    """Start one POST (see `submit_all`)."""
+    [future] = submit_all([Post(url, body, headers)], timeout=timeout, max_bytes=max_bytes,
+                          policy=policy)
+    return future
 
 
 def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,

@@ -76,6 +76,9 @@ class Reply:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) drops the connections of a sender that opens dozens at
+    # once, and their SYNs are resent only after a second.
+    request_queue_size = 128
     receiver: Receiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:
