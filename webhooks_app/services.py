@@ -358,9 +358,9 @@ def deliver(ids: Iterable[int]) -> int:
         sent = _send_all(claimed)
         started += len(sent)
         running = _wait_for_batch([s.future for s in sent])
-        record([s for s in sent if s.future not in running])
         for late in (s for s in sent if s.future in running):
             LATE.adopt(late.future, late)
+        record([s for s in sent if s.future not in running])
         if time.monotonic() > budget:
             break
     if carried:  # the next sweep queues them, not the requeue horizon

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 from django.conf import settings
 
 from waha_project.logs import log_context
@@ -33,6 +33,7 @@ def prune() -> None:
 
 
 @worker_shutdown.connect
+@worker_process_shutdown.connect  # a prefork pool's child
 def _finish_in_flight(sender: Any = None, **kwargs: Any) -> None:
     """A worker stopping on purpose lets the attempts its tasks left running end and be
     recorded (at most one timeout), so none is sent twice for want of a record."""

@@ -17,6 +17,7 @@ from waha_project.timestamps import ms
 from webhooks_app import services
 from webhooks_app.api.serializers import WebhookDeliverySerializer
 from webhooks_app.models import Delivery, DeliveryAttempt, Target, origin_of
+from webhooks_app.monitoring import DeliveriesCollector
 
 from .helpers import delivery_of, hook, raise_event, session_with
 
@@ -174,3 +175,13 @@ def test_a_refused_target_is_not_counted_against_the_receiver(
     assert [fresh(d).status for d in deliveries] == ["failed"] * 4
     assert not Target.objects.exists()
     assert receiver.count == 0
+
+
+def test_open_breakers_and_the_deliveries_they_hold_are_measured(
+        receiver: Receiver, time_machine: TimeMachineFixture) -> None:
+    opened(receiver, time_machine)
+
+    gauges = {family.name: family.samples[0].value for family in DeliveriesCollector().collect()
+              if not family.samples[0].labels}
+
+    assert gauges == {"waha_webhook_targets_open": 1, "waha_webhook_deliveries_waiting": 4}
