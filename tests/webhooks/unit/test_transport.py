@@ -363,6 +363,20 @@ def test_a_pool_is_not_reused_once_the_answer_no_longer_holds_its_address(
         assert receiver.count == 1
 
 
+def test_a_pooled_connection_carries_no_cookie_from_an_earlier_answer(
+        dns: dict[str, str]) -> None:
+    with Receiver(keep_alive=True) as receiver:
+        url = receiver.url(host="hooks.example.test")  # a name: cookie jars skip addresses
+        dns["hooks.example.test"] = "127.0.0.1"
+        receiver.reply_with(Reply(200, headers={"Set-Cookie": "session=abc; Path=/"}))
+
+        assert post(url).ok and post(url).ok
+
+        first, second = receiver.wait_for(2)
+        assert first.client_port == second.client_port
+        assert "cookie" not in second.headers
+
+
 # --- TLS: the name is what is verified, wherever the socket goes ------------------------------
 @pytest.fixture
 def tls_receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
