@@ -28,6 +28,7 @@ log = logging.getLogger("waha.webhooks")
 
 T = TypeVar("T")
 LATE_BATCH = 500
+FLOWING_SECONDS = 1.0
 
 
 class Outstanding:
@@ -37,6 +38,7 @@ class Outstanding:
         self._lock = threading.Condition()
         self._counts: Counter[str] = Counter()
         self._waiting: set[str] = set()
+        self._last_done: dict[str, float] = {}
 
     def reserve(self, origin: str, cap: int | None) -> bool:
         """Count one more send to `origin` if it has room under `cap` (None: no cap)."""
@@ -61,7 +63,20 @@ class Outstanding:
             self._counts[origin] -= 1
             if self._counts[origin] <= 0:
                 del self._counts[origin]
+            self._last_done[origin] = time.monotonic()
             self._lock.notify_all()
+
+    def wait_for_room(self, origins: set[str], cap: int, timeout: float) -> bool:
+        """Wait up to `timeout` for room at one of these targets, if one of them is flowing
+        (a send to it ended within FLOWING_SECONDS: room is about to be made); whether there is.
+        A target whose sends hang is not waited for."""
+        with self._lock:
+            horizon = time.monotonic() - FLOWING_SECONDS
+            flowing = {o for o in origins if self._last_done.get(o, 0.0) > horizon}
+            if len(self._last_done) > 4096:  # targets seen long ago
+                self._last_done = {o: t for o, t in self._last_done.items() if t > horizon}
+            return bool(flowing) and self._lock.wait_for(
+                lambda: any(self._counts[o] < cap for o in flowing), timeout)
 
     def note_waiting(self, origin: str) -> None:
         """Due deliveries of this target were left for want of room."""

@@ -187,7 +187,7 @@ def hold(deliveries: QuerySet[Delivery], until: datetime, now: datetime) -> int:
 class Claim:
     deliveries: list[Delivery]
     targets: dict[str, Target]  # the claimed deliveries' targets with a row, as read
-    blocked: list[int]  # carried ids left unclaimed: their target had no room here
+    blocked: dict[int, str]  # carried ids left unclaimed for want of room, and their target
 
 
 def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) -> Claim:
@@ -202,7 +202,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
             more = more.exclude(origin__in=OUTSTANDING.full(cap))
         rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
     if not rows:
-        return Claim([], {}, [])
+        return Claim([], {}, {})
     targets = ({target.origin: target
                 for target in Target.objects.filter(origin__in={o for _, o in rows})}
                if _breakers_on() else {})
@@ -211,7 +211,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     probes: dict[str, datetime] = {}
     held: dict[datetime, list[int]] = defaultdict(list)
     chosen: dict[int, str] = {}
-    blocked: list[int] = []
+    blocked: dict[int, str] = {}
     for pk, origin in rows:
         if origin not in gates:
             gates[origin] = _gate(origin, targets.get(origin), now, probes)
@@ -225,7 +225,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
         elif until is not None:
             held[until].append(pk)
         elif pk in carried:
-            blocked.append(pk)
+            blocked[pk] = origin
             OUTSTANDING.note_waiting(origin)
     for until, pks in held.items():
         hold(Delivery.objects.filter(pk__in=pks), until, now)
@@ -352,8 +352,13 @@ def deliver(ids: Iterable[int]) -> int:
     started = 0
     while True:
         claimed = claim(carried, timezone.now(), steal=True)
-        carried = claimed.blocked
+        carried = list(claimed.blocked)
         if not claimed.deliveries:
+            # Room at a flowing target is a moment away: worth waiting for, briefly.
+            if (carried and time.monotonic() < budget and OUTSTANDING.wait_for_room(
+                    set(claimed.blocked.values()), settings.WEBHOOK_MAX_PER_TARGET,
+                    TASK_QUIET_SECONDS)):
+                continue
             break
         sent = _send_all(claimed)
         started += len(sent)
