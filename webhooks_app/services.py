@@ -559,7 +559,7 @@ def _breakers(recorded: list[_Outcome], now: datetime) -> set[str]:
     for o in recorded:
         by_origin[o.sent.delivery.origin].append(o)
     open_now: set[str] = set()
-    for origin, outcomes in by_origin.items():
+    for origin, outcomes in sorted(by_origin.items()):  # one lock order for every worker
         verdicts = [(healthy(o.sent.result), o) for o in outcomes]
         successes = [i for i, (verdict, _) in enumerate(verdicts) if verdict]
         after = verdicts[successes[-1] + 1:] if successes else verdicts
