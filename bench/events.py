@@ -11,7 +11,7 @@ any handler runs):
 - decode + translate: `sessions_app.engines.neonize_events.translate`;
 - + publish: `sessions_app.events.build_envelope` and `json.dumps` of each envelope, which is
   the work every receiver (websocket, webhook) shares; no database, no channel layer;
-- + channel layer: the same, as the group message `sessions_app.fanout.message` prepares, then
+- + channel layer: the same, as the group message `sessions_app.fanout.item` prepares, then
   `group_send` on an `InMemoryChannelLayer` to a group with one subscriber, which receives
   every envelope.
 
@@ -161,9 +161,9 @@ async def measure_layer(session: Session, items: list[bytes], seconds: float
         for name, payload in events:
             envelope = build_envelope(session, name, payload)
             # The message every subscriber gets: the envelope's text, serialised once.
-            await layer.group_send(group, fanout.message(envelope, None))
+            await layer.group_send(group, groups.event_message([fanout.item(envelope, None)]))
             received = await layer.receive(subscriber)
-            assert received["event"] == envelope["event"]
+            assert received["items"][0]["event"] == envelope["event"]
         return len(events)
 
     for data in items[:100]:

@@ -388,7 +388,7 @@ async def layer_fan_out(make_layer: Callable[[], Any], receivers: int,
 
 
 def sample_message() -> dict[str, Any]:
-    """Shaped like the product's group message (`sessions_app.fanout.message`): the envelope
+    """Shaped like the product's group message (`sessions_app.fanout.item`): the envelope
     and its dashboard frame as text, prepared once for every receiver."""
     envelope = sample_envelope()
     payload = envelope["payload"]
@@ -396,9 +396,9 @@ def sample_message() -> dict[str, Any]:
              "changedAt": payload["statuses"][-1]["timestamp"], "statuses": payload["statuses"],
              "lastError": None}
     text = json.dumps(envelope)
-    return {"type": "waha.event", "event": envelope["event"], "text": text,
-            "frames": [json.dumps(frame)],
-            "event_frame": f'{{"type": "event", "envelope": {text}}}'}
+    return {"type": "waha.event", "items": [{
+        "event": envelope["event"], "text": text, "frames": [json.dumps(frame)],
+        "event_frame": f'{{"type": "event", "envelope": {text}}}'}]}
 
 
 def sample_envelope() -> dict[str, Any]:

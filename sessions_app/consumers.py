@@ -40,6 +40,7 @@ class EventStreamConsumer(Forwarding):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        """Forward the envelope's text, serialised once when it was published (`fanout`)."""
-        if matches(self.events, message["event"]):
-            await self.send(text_data=message["text"])
+        """Forward each event's text, serialised once when it was published (`fanout`)."""
+        for item in message["items"]:
+            if matches(self.events, item["event"]):
+                await self.send(text_data=item["text"])

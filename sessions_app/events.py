@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -52,37 +53,55 @@ def publish(session: Session, event: str, payload: dict[str, Any]) -> dict[str, 
 
     Called inside the transaction that made the change, so a rolled-back change sends nothing.
     """
-    envelope = build_envelope(session, event, payload)
-    with log_context(session=session.name, event_id=envelope["id"]):
-        webhooks.enqueue(session.pk, envelope)
-    seen = fanout.shown(session, envelope)
-    transaction.on_commit(lambda: _published(envelope, seen))
-    return envelope
+    with log_context(session=session.name):
+        return publish_many([(session, event, payload)])[0]
 
 
-def _published(envelope: dict[str, Any], seen: fanout.Shown | None = None) -> None:
-    """After the commit: count it, say so, and send it to the channel-layer groups."""
-    monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
-    with log_context(session=envelope["session"], event_id=envelope["id"]):
-        log.debug("published %s", envelope["event"])
-        _send_to_groups(envelope, seen)
+def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
+                 ) -> list[dict[str, Any]]:
+    """`publish` for many events at once (the engine's batches): each envelope built once,
+    their deliveries written with one insert, queued and sent to the channel layer once after
+    the commit, every subscriber's text prepared once (`fanout`)."""
+    envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
+    if not envelopes:
+        return []
+    webhooks.enqueue_many([(session.pk, envelope)
+                           for (session, _, _), envelope in zip(published, envelopes, strict=True)])
+    # What the dashboard shows beside a status event, as this transaction sees the row.
+    seen = [fanout.shown(session, envelope)
+            for (session, _, _), envelope in zip(published, envelopes, strict=True)]
+    transaction.on_commit(lambda: _published(envelopes, seen))
+    return envelopes
 
 
-def _send_to_groups(envelope: dict[str, Any], seen: fanout.Shown | None = None) -> None:
-    """One message for every subscriber of both groups, its text prepared here once."""
+def _published(envelopes: list[dict[str, Any]], seen: list[fanout.Shown | None]) -> None:
+    """After the commit: count them, say so, and send them to the channel-layer groups."""
+    for envelope in envelopes:
+        monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
+        if log.isEnabledFor(logging.DEBUG):
+            with log_context(session=envelope["session"], event_id=envelope["id"]):
+                log.debug("published %s", envelope["event"])
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        message = fanout.message(envelope, seen)
-        async_to_sync(_group_send)(layer, envelope["session"], message)
+        items = [fanout.item(envelope, shown) for envelope, shown in zip(envelopes, seen,
+                                                                           strict=True)]
+        async_to_sync(_send_to_groups)(layer, envelopes, items)
     except Exception:  # a full or unreachable layer must not undo a committed change
-        log.exception("could not publish %s for %s", envelope["event"], envelope["session"])
+        log.exception("could not publish %d events to the channel layer", len(envelopes))
 
 
-async def _group_send(layer: Any, session_name: str, message: dict[str, Any]) -> None:
-    await asyncio.gather(layer.group_send(groups.session_group(session_name), message),
-                         layer.group_send(groups.ALL_SESSIONS_GROUP, message))
+async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]],
+                          items: list[dict[str, Any]]) -> None:
+    """To their sessions' groups and to the all-sessions group: one message per group, with
+    that group's prepared items in order."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for envelope, item in zip(envelopes, items, strict=True):
+        by_group.setdefault(groups.session_group(envelope["session"]), []).append(item)
+    by_group[groups.ALL_SESSIONS_GROUP] = items
+    await asyncio.gather(*(layer.group_send(group, groups.event_message(sent))
+                           for group, sent in by_group.items()))
 
 
 def status_payload(session: Session) -> dict[str, Any]:

@@ -123,12 +123,11 @@ def _status_of(envelope: dict[str, Any]) -> Any:
     return (envelope.get("payload") or {}).get("status")
 
 
-def message(envelope: dict[str, Any], seen: Shown | None) -> dict[str, Any]:
-    """The channel-layer message of one publication: only prepared text, which every
-    subscriber forwards as it is (a layer copies or serialises the message per subscriber)."""
+def item(envelope: dict[str, Any], seen: Shown | None) -> dict[str, Any]:
+    """One event of a channel-layer message: only prepared text, which every subscriber
+    forwards as it is (a layer copies or serialises the message per subscriber)."""
     text = json.dumps(envelope)
     return {
-        "type": groups.EVENT_MESSAGE,
         "event": envelope["event"],
         "text": text,  # /ws
         "frames": [json.dumps(frame) for frame in status_frames(envelope, seen)],  # dashboard

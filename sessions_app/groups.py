@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 ALL_SESSIONS_GROUP = "waha.events.all"
 ENGINES_GROUP = "waha.engines"
 
+# A publication to the websockets: its items, one per event, each prepared once for every
+# subscriber (`fanout.item`); a batch of the engine's events is one message per group.
 EVENT_MESSAGE = "waha.event"
 NUDGE_MESSAGE = "engine.nudge"
 REQUEST_MESSAGE = "engine.request"
+
+
+def event_message(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": EVENT_MESSAGE, "items": items}
 
 
 def session_group(name: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.db.models import Count
 from django.utils import timezone
@@ -20,16 +20,22 @@ from waha_project import health, metrics
 
 from .models import EngineProcess, Session, SessionStatus
 
-if TYPE_CHECKING:
-    from .runtime import EngineRuntime
-
 EVENTS_PUBLISHED = Counter(
     "waha_events_published", "Events published (their transaction committed), by event name.",
     ["event"],
 )
 
-# The engine runtimes of this process (callback backlog, live clients); the runtime adds itself.
-RUNTIMES: weakref.WeakSet[EngineRuntime] = weakref.WeakSet()
+class MeasuredRuntime(Protocol):
+    """What the gauges read of an engine runtime (sessions_app/runtime.py adds itself)."""
+
+    worker_id: str
+    slots: dict[str, Any]
+
+    def callback_backlog(self) -> int: ...
+
+
+# The engine runtimes of this process (callback backlog, live clients).
+RUNTIMES: weakref.WeakSet[MeasuredRuntime] = weakref.WeakSet()
 
 
 class EngineRuntimeCollector(Collector):

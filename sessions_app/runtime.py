@@ -12,8 +12,9 @@ another engine may take its session over. Writes of observed state are condition
 owning the session, so an engine that lost a session cannot overwrite what the new owner reports.
 
 Client callbacks may come from any thread. Status callbacks are applied in order by each
-session's own task. WhatsApp events arriving on a client thread are written before the callback
-returns, so the engine acknowledges a message to WhatsApp only once it is kept.
+session's own task. WhatsApp events go to the batcher (`ingest.py`), which keeps the events of
+every session in batches (group commit); one arriving on a client thread is kept before the
+callback returns, so the engine acknowledges a message to WhatsApp only once it is kept.
 """
 
 from __future__ import annotations
@@ -23,24 +24,22 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar, assert_never
 
 from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from waha_project.logs import log_context
 
 from . import groups, monitoring, services
 from .engines import Engine, EngineError
+from .ingest import Batcher
 from .models import EngineProcess, Session, SessionStatus
 from .slots import (
     Arrival,
@@ -93,12 +92,12 @@ class EngineRuntime:
         self.renew_seconds = min(self.reconcile_seconds, self.lease_seconds / 3)
         self.fence_margin = max(self.lease_seconds / 5, 2 * self.renew_seconds)
         self.renewed_at = time.monotonic()
-        self.writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="waha-events")
-        self._writing_lock = threading.Lock()
+        self.batcher = Batcher()
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         """Register, apply the autostart rules, start what should run, then keep reconciling."""
+        self.batcher.start()
         self.renewed_at = time.monotonic()
         waited = False
         while (other := await database_sync_to_async(self._register)()) is not None:
@@ -140,7 +139,7 @@ class EngineRuntime:
                         slot.spec.uid, SessionStatus.STOPPED, owner=self.worker_id
                     )
         await database_sync_to_async(self._unregister)()
-        self.writer.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.batcher.close)
         if self.layer is not None:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(groups.ENGINES_GROUP, self.channel)
@@ -148,7 +147,8 @@ class EngineRuntime:
 
     def callback_backlog(self) -> int:
         """Client callbacks received and not yet applied, over all of this runtime's sessions."""
-        return sum(slot.queue.qsize() + slot.writing for slot in list(self.slots.values()))
+        queued = sum(slot.queue.qsize() for slot in list(self.slots.values()))
+        return queued + self.batcher.backlog()
 
     async def _renew(self) -> None:
         while True:
@@ -332,7 +332,7 @@ class EngineRuntime:
             return
         slot.drainer = asyncio.create_task(self._drain(slot), name=f"drain-{row.name}")
         slot.client = self.engine.client(
-            spec, SlotCallbacks(slot, asyncio.get_running_loop(), self.write_from_client)
+            spec, SlotCallbacks(slot, asyncio.get_running_loop(), self.keep)
         )
         try:
             await slot.client.start()
@@ -394,42 +394,27 @@ class EngineRuntime:
             case Failed(reason):
                 await record(uid, SessionStatus.FAILED, reason=reason, owner=owner)
             case EventArrived() | HistoryArrived():
-                await database_sync_to_async(_write)(uid, item)
+                # From the loop's own thread: kept like the others, and nothing waits for it.
+                self.batcher.submit(uid, [item], label=slot.spec.name, alive=self._alive(slot))
             case Paired(device_jid):
                 await database_sync_to_async(Session.objects.set_device)(uid, device_jid,
                                                                          owner=owner)
             case _:
                 assert_never(item)
 
-    def write_from_client(self, slot: Slot, item: Kept) -> None:
-        """On a client thread: write an event before returning, retrying while the slot lives.
+    def keep(self, slot: Slot, items: list[Kept]) -> int:
+        """On a client thread: hand events to the batcher and return once each is kept or
+        given up; answer how many of them, from the first, were kept.
 
         WhatsApp acknowledges a message once the client's handler returns, so returning before
-        it is kept could lose it. A slot that ends (stop, takeover, shutdown) gives up.
+        it is kept could lose it. A failed write is retried while the slot lives; a slot that
+        ends (stop, takeover, shutdown) gives up.
         """
-        what = _what(item)
-        with self._writing_lock:
-            slot.writing += 1
-        try:
-            delay = 0.2
-            while True:
-                try:
-                    self.writer.submit(_write, slot.spec.uid, item).result()
-                    return
-                except Exception as exc:
-                    if slot.ended or self.stopping:
-                        log.error("session %s ended before its %s could be kept: %s",
-                                  slot.spec.name, what, exc)
-                        return
-                    log.warning("keeping a %s of %s failed (%s); retrying in %.1f s",
-                                what, slot.spec.name, exc, delay)
-                resume = time.monotonic() + delay
-                while time.monotonic() < resume and not (slot.ended or self.stopping):
-                    time.sleep(0.05)
-                delay = min(delay * 2, 5.0)
-        finally:
-            with self._writing_lock:
-                slot.writing -= 1
+        return self.batcher.keep(slot.spec.uid, items, label=slot.spec.name,
+                                 alive=self._alive(slot))
+
+    def _alive(self, slot: Slot) -> Callable[[], bool]:
+        return lambda: not (slot.ended or self.stopping)
 
     # --- requests from the API --------------------------------------------------------------------
     async def _answer(self, message: dict[str, Any]) -> None:
@@ -517,20 +502,3 @@ def in_parallel(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     threads, each with a connection of its own, rather than queued on the one thread the
     engine's other calls share. Each call is whole (its own transaction)."""
     return database_sync_to_async(function, thread_sensitive=False)
-
-
-def _what(item: Kept) -> str:
-    return "event" if isinstance(item, EventArrived) else "history batch"
-
-
-def _write(uid: str, item: Kept) -> None:
-    """Keep an event or a history batch; a failed write leaves a fresh connection to retry on."""
-    try:
-        match item:
-            case EventArrived(name, payload):
-                services.record_event(uid, name, payload)
-            case HistoryArrived(batch):
-                services.record_history(uid, batch)
-    except Exception:
-        connection.close()
-        raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from . import events, groups, store
 from .engines import EngineError, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
 from .models import Session, SessionStatus, default_session_name
+from .slots import EventArrived, HistoryArrived, Kept
 
 log = logging.getLogger("waha.sessions")
 
@@ -324,6 +325,34 @@ def record_history(uid: str, batch: dict[str, Any]) -> None:
         session = Session.objects.filter(uid=uid).first()
         if session is not None and store.store_enabled(session.config):
             store.save_history(session, batch)
+
+
+def record_events(items: Sequence[tuple[str, Kept]]) -> None:
+    """Keep events and history batches of any sessions (by uid), in order, in one transaction.
+
+    What `record_event` and `record_history` do for one, in bulk: the store's rows with a few
+    upserts, every delivery row with one insert, the channel layer and the broker once, after
+    the commit. The engine's batcher (`ingest.py`) calls this for each batch.
+    """
+    with transaction.atomic():
+        sessions = Session.objects.in_bulk({uid for uid, _ in items}, field_name="uid")
+        changes = store.Changes()
+        published: list[tuple[Session, str, dict[str, Any]]] = []
+        for uid, item in items:
+            session = sessions.get(uid)
+            if session is None:
+                continue  # deleted meanwhile
+            kept = store.store_enabled(session.config)
+            match item:
+                case EventArrived(name, payload):
+                    if kept:
+                        changes.event(session, name, payload)
+                    published.append((session, name, payload))
+                case HistoryArrived(batch):
+                    if kept:
+                        changes.history(session, batch)
+        changes.flush()
+        events.publish_many(published)
 
 
 # --- the channel layer: nudges and requests to engines ------------------------------------------

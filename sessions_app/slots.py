@@ -2,8 +2,9 @@
 
 A client's callbacks arrive on threads the engine owns and must only translate and hand off.
 Each becomes one small typed item: status items are queued for the slot's own task, which
-applies them in order; events and history from a client thread are kept (written) before the
-callback returns, so the client acknowledges them to WhatsApp only once they are stored.
+applies them in order; events and history are handed to the runtime's batcher
+(`sessions_app/ingest.py`), and from a client thread the callback returns only once they are
+kept, so the client acknowledges them to WhatsApp only once they are stored.
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ class Slot:
     queue: asyncio.Queue[Arrival] = field(default_factory=asyncio.Queue)
     drainer: asyncio.Task[None] | None = None
     ending: asyncio.Future[None] | None = None
-    # Events being written for a client thread that waits for them.
-    writing: int = 0
 
     @property
     def ended(self) -> bool:
@@ -82,12 +81,14 @@ class SlotCallbacks:
     """The EngineCallbacks of one slot, safe from any thread.
 
     Status callbacks are queued for the slot's task. Events and history from a client thread
-    go to `keep`, which returns once they are written; on the loop's own thread, which must not
-    block, they are queued like the rest.
+    go to `keep` (the runtime's batcher), which returns once they are kept and answers how many
+    were. On the loop's own thread, which must not block, they are queued like the rest, so
+    they stay in order with the status changes around them; the slot's task hands them to the
+    batcher without waiting (and 0 is answered: none is known kept yet).
     """
 
     def __init__(self, slot: Slot, loop: asyncio.AbstractEventLoop,
-                 keep: Callable[[Slot, Kept], None]) -> None:
+                 keep: Callable[[Slot, list[Kept]], int]) -> None:
         self.slot = slot
         self.loop = loop
         self.loop_thread = threading.get_ident()
@@ -96,11 +97,12 @@ class SlotCallbacks:
     def _put(self, item: Arrival) -> None:
         self.loop.call_soon_threadsafe(self.slot.queue.put_nowait, item)
 
-    def _keep(self, item: Kept) -> None:
-        if threading.get_ident() == self.loop_thread:
+    def _keep(self, items: list[Kept]) -> int:
+        if threading.get_ident() != self.loop_thread:
+            return self.keep(self.slot, items)
+        for item in items:
             self._put(item)
-        else:
-            self.keep(self.slot, item)
+        return 0
 
     def qr(self, value: str, expires_in: float) -> None:
         self._put(QrShown(value, expires_in))
@@ -115,10 +117,13 @@ class SlotCallbacks:
         self._put(Failed(reason))
 
     def event(self, name: str, payload: dict[str, Any]) -> None:
-        self._keep(EventArrived(name, payload))
+        self._keep([EventArrived(name, payload)])
+
+    def events(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+        return self._keep([EventArrived(name, payload) for name, payload in batch])
 
     def history(self, batch: dict[str, Any]) -> None:
-        self._keep(HistoryArrived(batch))
+        self._keep([HistoryArrived(batch)])
 
     def paired(self, device_jid: str) -> None:
         self._put(Paired(device_jid))

@@ -1,25 +1,31 @@
 """The session store: chats, contacts and messages kept from history sync and live traffic.
 
 Engine-agnostic: it keeps WAHA payloads (as published in `message.any` and friends), so any
-engine that emits them fills it. The runtime applies one session's events in order, so the
-read-then-write steps here have a single writer per session.
+engine that emits them fills it. The runtime keeps one session's events in order, so the
+read-then-write steps here have a single writer per session. A batch of events (`Changes`) writes
+its new messages, their chats and their senders with a few bulk upserts, in the order that
+matters: an ack, an edit, a revoke or a history batch first writes what came before it.
 
-Nothing here raises on an odd payload: `services.record_event` calls it inside the transaction
-that publishes the event, and a bad message must not cost the event its delivery.
+Nothing here raises on an odd payload: `services.record_events` calls it inside the transaction
+that publishes the events, and a bad message must not cost an event its delivery.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import reduce
+from operator import or_
 from typing import Any, TypeVar
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import BigIntegerField, Case, F, Q, QuerySet, Value, When
 
 from .models import Chat, Contact, Session, StoredMessage
 
 # Rows per INSERT and ids per IN (...): well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
+# Chats per conditional UPDATE (six parameters each).
+CHATS_PER_UPDATE = 100
 MESSAGE_UPDATE_FIELDS = ["chat_id", "from_me", "timestamp", "body", "ack", "payload"]
 # WAHA message ids: "<fromMe>_<chat>_<id>" and, in groups, "..._<participant>".
 FULL_ID_RE = re.compile(r"^(?:true|false)_[^_]+_")
@@ -46,9 +52,73 @@ def full_sync(config: dict[str, Any]) -> bool:
 # --- live events ---------------------------------------------------------------------------------
 def save_event(session: Session, name: str, payload: dict[str, Any]) -> None:
     """Keep what one event changes; `message` alone is skipped, `message.any` covers it."""
-    handler = EVENT_HANDLERS.get(name)
-    if handler is not None and isinstance(payload, Mapping):
-        handler(session, payload)
+    changes = Changes()
+    changes.event(session, name, payload)
+    changes.flush()
+
+
+class Changes:
+    """What a run of events and history batches changes in the store, written in bulk.
+
+    New messages (`message.any`) are gathered: their rows with one upsert (the last copy of a
+    message wins, as when written one by one), their chats with one insert and one conditional
+    update (the conversation time moves forward, never back), their senders' push names with
+    one upsert. An ack, edit or revoke reads or changes what came before it, and a history
+    batch must not be overwritten by older live copies, so what is gathered is written first.
+    """
+
+    def __init__(self) -> None:
+        self.messages: dict[tuple[int, str], StoredMessage] = {}
+        self.chats: dict[tuple[int, str], tuple[Session, int]] = {}
+        self.contacts: dict[tuple[int, str], Contact] = {}
+
+    def event(self, session: Session, name: str, payload: dict[str, Any]) -> None:
+        if not isinstance(payload, Mapping):
+            return
+        if name == "message.any":
+            self._message(session, payload)
+            return
+        handler = EVENT_HANDLERS.get(name)
+        if handler is not None:
+            self.flush()
+            handler(session, payload)
+
+    def history(self, session: Session, batch: dict[str, Any]) -> None:
+        self.flush()
+        save_history(session, batch)
+
+    def flush(self) -> None:
+        if self.messages:
+            StoredMessage.objects.bulk_create(
+                list(self.messages.values()), update_conflicts=True,
+                unique_fields=["session", "message_id"], update_fields=MESSAGE_UPDATE_FIELDS,
+                batch_size=CHUNK,
+            )
+        if self.chats:
+            _touch_chats([(session, chat_id, timestamp)
+                          for (_, chat_id), (session, timestamp) in self.chats.items()])
+        if self.contacts:
+            Contact.objects.bulk_create(
+                list(self.contacts.values()), update_conflicts=True,
+                unique_fields=["session", "contact_id"], update_fields=["push_name"],
+                batch_size=CHUNK,
+            )
+        self.messages, self.chats, self.contacts = {}, {}, {}
+
+    def _message(self, session: Session, payload: Mapping[str, Any]) -> None:
+        row = message_row(session, payload)
+        if row is None:
+            return
+        self.messages[(session.pk, row.message_id)] = row
+        chat = (session.pk, row.chat_id)
+        latest = self.chats.get(chat)
+        self.chats[chat] = (session, row.timestamp if latest is None
+                            else max(latest[1], row.timestamp))
+        sender = sender_of(payload)
+        push_name = push_name_of(payload)
+        if sender and push_name:
+            self.contacts[(session.pk, sender)] = Contact(session=session, contact_id=sender,
+                                                         push_name=push_name)
 
 
 def save_sent(session: Session, payload: dict[str, Any]) -> None:
@@ -64,25 +134,6 @@ def save_sent(session: Session, payload: dict[str, Any]) -> None:
         return
     StoredMessage.objects.bulk_create([row], ignore_conflicts=True)
     touch_chat(session, row.chat_id, row.timestamp)
-
-
-def _save_message(session: Session, payload: Mapping[str, Any]) -> None:
-    row = message_row(session, payload)
-    if row is None:
-        return
-    StoredMessage.objects.bulk_create(
-        [row], update_conflicts=True, unique_fields=["session", "message_id"],
-        update_fields=MESSAGE_UPDATE_FIELDS,
-    )
-    touch_chat(session, row.chat_id, row.timestamp)
-    sender = sender_of(payload)
-    push_name = push_name_of(payload)
-    if sender and push_name:
-        Contact.objects.bulk_create(
-            [Contact(session=session, contact_id=sender, push_name=push_name)],
-            update_conflicts=True, unique_fields=["session", "contact_id"],
-            update_fields=["push_name"],
-        )
 
 
 def _save_ack(session: Session, payload: Mapping[str, Any]) -> None:
@@ -121,8 +172,8 @@ def _save_edit(session: Session, payload: Mapping[str, Any]) -> None:
         row.save(update_fields=["body", "payload"])
 
 
+# What an event other than a new message changes, applied one at a time, in order.
 EVENT_HANDLERS: dict[str, Callable[[Session, Mapping[str, Any]], None]] = {
-    "message.any": _save_message,
     "message.ack": _save_ack,
     "message.revoked": _save_revoke,
     "message.edited": _save_edit,
@@ -145,13 +196,27 @@ def targeted(session: Session, message_id: str, chat_id: str | None) -> QuerySet
 
 def touch_chat(session: Session, chat_id: str, timestamp: int) -> None:
     """Create the chat if new; move its conversation time forward, never back."""
+    _touch_chats([(session, chat_id, timestamp)])
+
+
+def _touch_chats(chats: list[tuple[Session, str, int]]) -> None:
+    """`touch_chat` for many: one insert of the new ones, one conditional update per chunk."""
     Chat.objects.bulk_create(
-        [Chat(session=session, chat_id=chat_id, conversation_timestamp=timestamp)],
-        ignore_conflicts=True,
+        [Chat(session=session, chat_id=chat_id, conversation_timestamp=timestamp)
+         for session, chat_id, timestamp in chats],
+        ignore_conflicts=True, batch_size=CHUNK,
     )
-    Chat.objects.filter(session=session, chat_id=chat_id).filter(
-        Q(conversation_timestamp__isnull=True) | Q(conversation_timestamp__lt=timestamp)
-    ).update(conversation_timestamp=timestamp)
+    for part in _chunks(chats, CHATS_PER_UPDATE):
+        behind = reduce(or_, (
+            Q(session=session, chat_id=chat_id)
+            & (Q(conversation_timestamp__isnull=True) | Q(conversation_timestamp__lt=timestamp))
+            for session, chat_id, timestamp in part
+        ))
+        Chat.objects.filter(behind).update(conversation_timestamp=Case(
+            *(When(session=session, chat_id=chat_id, then=Value(timestamp))
+              for session, chat_id, timestamp in part),
+            output_field=BigIntegerField(),
+        ))
 
 
 # --- reading --------------------------------------------------------------------------------------

@@ -288,6 +288,15 @@ WEBHOOK_SWEEP_SECONDS = env_float("WAHA_WEBHOOK_SWEEP_SECONDS", 2.0, minimum=0.0
 # A due delivery whose task has not run this long after being queued is queued again
 # (its message was lost with a worker or a broker).
 WEBHOOK_REQUEUE_SECONDS = env_float("WAHA_WEBHOOK_REQUEUE_SECONDS", 30.0, minimum=0.1)
+# Attempts in flight at once to one target (scheme://host:port), per worker process. Sends are
+# asynchronous, so a slow target holds sockets, not worker threads; the cap keeps one target to a
+# share of the process and bounds the load on a receiver.
+WEBHOOK_MAX_PER_TARGET = env_int("WAHA_WEBHOOK_MAX_PER_TARGET", 64, minimum=1)
+# After this many failures in a row (no answer, 5xx or 429) a target's deliveries wait
+# WEBHOOK_BREAKER_COOLDOWN_SECONDS, then one probe attempt decides; 0 turns the breaker off.
+WEBHOOK_BREAKER_FAILURES = env_int("WAHA_WEBHOOK_BREAKER_FAILURES", 5, minimum=0)
+WEBHOOK_BREAKER_COOLDOWN_SECONDS = env_float("WAHA_WEBHOOK_BREAKER_COOLDOWN_SECONDS", 30.0,
+                                             minimum=0.1)
 # The global webhook; validated at start-up by webhooks_app (same rules as config.webhooks).
 GLOBAL_WEBHOOK_ENV = {
     name: os.environ.get(name, "")

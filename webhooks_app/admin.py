@@ -23,7 +23,7 @@ from django.utils.text import Truncator
 
 from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, mask, pretty_json
 
-from .models import Delivery, DeliveryAttempt, Webhook
+from .models import Delivery, DeliveryAttempt, Target, Webhook
 from .services import redeliver
 
 RESPONSE_EXCERPT_CHARS = 200
@@ -110,27 +110,28 @@ class AttemptInline(ReadOnlyInline):
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("event", "session", "url", "status", "attempts", "last_status_code",
-                    "created_at")
+                    "waiting_until", "created_at")
     list_filter = ("status", "event", "is_global")
     search_fields = ("=event_id", "session_name")
     search_help_text = "An event id (evt_…), exactly, or a session name."
     date_hierarchy = "created_at"
     actions = ("send_again",)
     inlines = (AttemptInline,)
-    exclude = ("hmac_key", "custom_headers", "body")
+    exclude = ("hmac_key", "custom_headers", "body", "origin", "claim_token")
     fieldsets = (
         (None, {"fields": ("event", "event_id", "event_timestamp", "session_name", "webhook",
                            "is_global", "url", "custom_header_names", "hmac")}),
         ("Progress", {"fields": ("status", "attempts", "last_status_code", "last_error",
-                                 "next_attempt_at", "enqueued_at", "locked_until", "created_at",
-                                 "finished_at")}),
+                                 "next_attempt_at", "waiting_until", "enqueued_at",
+                                 "locked_until", "created_at", "finished_at")}),
         ("Retries", {"fields": ("retry_policy", "retry_delay_seconds", "retry_attempts")}),
         ("Body", {"fields": ("body_display",)}),
     )
     readonly_fields = (
         "event", "event_id", "event_timestamp", "session_name", "webhook", "is_global", "url",
         "custom_header_names", "hmac", "status", "attempts", "last_status_code", "last_error",
-        "next_attempt_at", "enqueued_at", "locked_until", "created_at", "finished_at",
+        "next_attempt_at", "waiting_until", "enqueued_at", "locked_until", "created_at",
+        "finished_at",
         "retry_policy", "retry_delay_seconds", "retry_attempts", "body_display",
     )
 
@@ -213,3 +214,14 @@ class DeliveryAdmin(admin.ModelAdmin):
                                        args=[object_id])}]
         context = {**(extra_context or {}), "delivery_buttons": buttons}
         return super().change_view(request, object_id, form_url, context)
+
+
+@admin.register(Target)
+class TargetAdmin(ReadOnlyAdmin):
+    """Receivers that have failed at some point, and their circuit breakers."""
+
+    list_display = ("origin", "consecutive_failures", "open_until", "probe_until", "last_error",
+                    "updated_at")
+    search_fields = ("origin",)
+    fields = list_display
+    readonly_fields = list_display

@@ -1,6 +1,11 @@
-"""Webhook configs, deliveries (event x webhook) and every attempt of a delivery."""
+"""Webhook configs, deliveries (event x webhook), every attempt of a delivery, and the receivers
+(targets) with their circuit breakers."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import models
 
@@ -40,10 +45,35 @@ class Webhook(models.Model):
         return f"{self.session_id}#{self.position} {self.url}"
 
 
+def origin_of(url: str) -> str:
+    """The receiver a URL names: `scheme://host:port`, the key of its Target, its connection
+    pool and its concurrency cap. Empty for what is not an http(s) URL (never sent anyway)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("http", "https") or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
+
+
+class DeliveryManager(models.Manager["Delivery"]):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Delivery]:
+        # A bulk insert skips save(): the origin is derived here for every way rows are written.
+        objs = list(objs)
+        for delivery in objs:
+            delivery.origin = origin_of(delivery.url)
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Delivery(models.Model):
@@ -60,6 +90,8 @@ class Delivery(models.Model):
     body = models.TextField(help_text="The envelope as sent, serialised once")
 
     url = models.URLField(max_length=2048)
+    origin = models.CharField(max_length=300, blank=True, default="",
+                              help_text="scheme://host:port of the URL (its Target)")
     hmac_key = models.TextField(blank=True, default="")
     custom_headers = models.JSONField(default=list, blank=True)
     retry_policy = models.CharField(max_length=16, choices=RetryPolicy.choices)
@@ -72,18 +104,30 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Which claim holds the lock: a batch claim reads back the rows it won by this token.
+    claim_token = models.CharField(max_length=32, blank=True, default="")
+    waiting_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Held by its target's open circuit breaker until then (not an attempt)")
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = DeliveryManager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [models.Index(fields=["status", "next_attempt_at"]),
+                   models.Index(fields=["origin", "status"])]
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id} → {self.url} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.origin = origin_of(self.url)
+        super().save(*args, **kwargs)
 
 
 class DeliveryAttempt(models.Model):
@@ -103,3 +147,30 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}: {self.status_code}"
+
+
+class Target(models.Model):
+    """A receiver (an origin) and its circuit breaker, in the database so every worker process
+    agrees. Closed: `open_until` is empty. Open: `open_until` is ahead, its deliveries wait.
+    Half-open: `open_until` has passed; one probe attempt (`probe_until` while it runs) closes
+    it on success or opens it again on failure."""
+
+    origin = models.CharField(max_length=300, unique=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    probe_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["origin"]
+
+    def __str__(self) -> str:
+        return self.origin
+
+    def is_open(self, now: datetime) -> bool:
+        return self.open_until is not None and self.open_until > now
+
+    def needs_probe(self, now: datetime) -> bool:
+        """The cool-down is over: the next attempt is a probe, one at a time."""
+        return self.open_until is not None and self.open_until <= now

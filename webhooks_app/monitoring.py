@@ -1,4 +1,5 @@
-"""What webhooks_app shows of itself: attempt counters, latency histograms, stored deliveries.
+"""What webhooks_app shows of itself: attempt counters, latency histograms, stored deliveries,
+open circuit breakers.
 
 Registered with the platform (`waha_project.metrics`) when the app is ready.
 """
@@ -9,13 +10,14 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from django.db.models import Count
+from django.utils import timezone
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from waha_project import metrics
 
-from .models import Delivery, DeliveryStatus
+from .models import Delivery, DeliveryStatus, Target
 
 # A delivery's status after an attempt, as the outcome of that attempt.
 OUTCOMES = {DeliveryStatus.DELIVERED: "delivered", DeliveryStatus.PENDING: "retry",
@@ -62,6 +64,16 @@ class DeliveriesCollector(Collector):
         for status, n in counts.items():
             family.add_metric([status], n)
         yield family
+        now = timezone.now()
+        yield GaugeMetricFamily(
+            "waha_webhook_targets_open", "Webhook receivers whose circuit breaker is open: "
+            "their deliveries wait for the cool-down instead of being attempted.",
+            value=Target.objects.filter(open_until__gt=now).count())
+        yield GaugeMetricFamily(
+            "waha_webhook_deliveries_waiting", "Pending deliveries held by an open circuit "
+            "breaker (not attempts, no retry used).",
+            value=Delivery.objects.filter(status=DeliveryStatus.PENDING,
+                                          waiting_until__gt=now).count())
 
 
 def register() -> None:

@@ -1,33 +1,54 @@
-"""Outgoing webhook HTTP: one POST, checked against the target policy, never raising.
+"""Outgoing webhook HTTP: POSTs checked against the target policy, over kept-alive connection
+pools, never raising.
 
-The address check and the connection must be about the same address, or a name that resolves to a
-public address when checked and to 169.254.169.254 when connected (DNS rebinding) gets through. So
-`send` resolves the name itself, checks every address, and hands httpx a network backend pinned to
-the allowed ones: httpx still sees the URL's hostname, so the `Host` header, TLS SNI and the
-certificate check are all about the name, while the socket only ever goes to a checked address.
-The same backend enforces the one deadline on every socket operation, which httpx's per-operation
-timeouts cannot do.
+Why aiohttp: measured on the 2-core machine this runs on (loopback nginx answering 204), a bare
+aiohttp client posted 3,250 requests/s at 4 at once and 3,870/s at 16, against 500 and 256/s for
+`httpx.AsyncClient` and 20/s for a new `httpx.Client` per request (what this module did before).
+Its connector also takes a resolver of our own, which is where the address check belongs.
+
+- **One loop per process.** The sends run on a long-lived asyncio loop on its own daemon thread,
+  started lazily (again after a fork). Worker threads hand it coroutines with
+  `asyncio.run_coroutine_threadsafe` (`submit`, or `send`, which waits).
+- **One pool per target.** One `aiohttp.ClientSession` per origin (and per policy, CA settings
+  and cap), kept between tasks: connections are reused as long as the receiver keeps them alive.
+  No proxy from the environment (`trust_env=False`), no cookie jar (receivers must not see each
+  other's cookies, nor a later request its predecessor's), no redirects, no decompression.
+- **The address connected to is a checked one.** Every attempt resolves the name and checks
+  every address (`checked_addresses`) before anything is sent: when nothing may be contacted,
+  the attempt is refused, pooled connection or not. The pool's connector resolves through the
+  same check (`CheckedResolver`), so a new connection only ever goes to a checked address; and a
+  pool that has connected to an address the current answer no longer holds is retired, so a
+  pooled connection never outlives the DNS answer it was opened for. The URL still names the
+  host, so the `Host` header, TLS SNI and the certificate check are about the name.
+- **One deadline** (`asyncio.timeout`) covers resolving, connecting, sending, the answer and
+  reading its body, at most `max_bytes` of it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
 import functools
 import ipaddress
+import logging
 import os
 import socket
 import ssl
 import threading
 import time
 import typing
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from django.conf import settings
+from yarl import URL
+
+log = logging.getLogger("waha.webhooks")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -181,162 +202,202 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-# --- the connection: pinned to checked addresses, bounded by one deadline ---------------------
-def _remaining(deadline: float, timeout: float | None,
-               error: type[httpcore.TimeoutException]) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("deadline reached")
-    return left if timeout is None else min(timeout, left)
+
+# --- resolving: every address checked -----------------------------------------------------------
+class RefusedAddress(OSError):
+    """No address of the target may be contacted; the message says which and why."""
 
 
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every operation ends by the deadline."""
+async def checked_addresses(host: str, port: int, policy: TargetPolicy,
+                            family: int = socket.AF_UNSPEC) -> list[IPAddress]:
+    """The host's addresses that the policy allows, in resolver order.
 
-    def __init__(self, inner: httpcore.NetworkStream, deadline: float) -> None:
-        self._inner = inner
-        self._deadline = deadline
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(
-            max_bytes, _remaining(self._deadline, timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _remaining(self._deadline, timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        left = _remaining(self._deadline, timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left),
-                               self._deadline)
-
-    def get_extra_info(self, info: str) -> typing.Any:
-        return self._inner.get_extra_info(info)
-
-
-class _PinnedBackend(httpcore.NetworkBackend):
-    """Connects to the checked addresses, in order, whatever host the URL names."""
-
-    def __init__(self, addresses: list[IPAddress], deadline: float) -> None:
-        self._addresses = addresses
-        self._deadline = deadline
-        self._sync = httpcore.SyncBackend()
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-                    ) -> httpcore.NetworkStream:
-        failure: Exception = httpcore.ConnectError(f"no address to connect to for {host}")
-        for address in self._addresses:
-            left = _remaining(self._deadline, timeout, httpcore.ConnectTimeout)
-            try:
-                stream = self._sync.connect_tcp(str(address), port, left, local_address,
-                                                socket_options)
-            except httpcore.ConnectError as exc:  # refused or unreachable: try the next one
-                failure = exc
-                continue
-            return _DeadlineStream(stream, self._deadline)
-        raise failure
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._stream
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class _PinnedTransport(httpx.BaseTransport):
-    """httpx's HTTPTransport, minus proxies and options, over the pinned backend."""
-
-    def __init__(self, addresses: list[IPAddress], deadline: float,
-                 ssl_context: ssl.SSLContext | None) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context, max_connections=1, retries=0,
-            network_backend=_PinnedBackend(addresses, deadline))
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        response = self._pool.handle_request(httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
-                             port=request.url.port, target=request.url.raw_path),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        ))
-        assert isinstance(response.stream, Iterable)
-        return httpx.Response(status_code=response.status, headers=response.headers,
-                              stream=_ResponseStream(response.stream),
-                              extensions=response.extensions)
-
-    def close(self) -> None:
-        self._pool.close()
-
-
-@functools.lru_cache(maxsize=4)
-def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    # Loading the CA bundle takes milliseconds, so contexts are shared; the arguments key the
-    # cache on SSL_CERT_FILE / SSL_CERT_DIR, which httpx reads.
-    return httpx.create_ssl_context()
-
-
-def _resolve(host: str, port: int, deadline: float) -> list[IPAddress]:
-    """The host's addresses, in resolver order; the system resolver has no timeout of its own."""
+    Raises RefusedAddress when there are addresses but none is allowed (naming the first), and
+    OSError when the name does not resolve.
+    """
     literal = _literal_ip(host)
     if literal is not None:
-        return [literal]
-    found: list[IPAddress] = []
-    failure: list[OSError] = []
-
-    def lookup() -> None:
+        found = [literal]
+    else:
         try:
-            for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-                ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-                if ip not in found:
-                    found.append(ip)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, family=family, type=socket.SOCK_STREAM)
         except OSError as exc:
-            failure.append(exc)
+            raise OSError(f"cannot resolve {host}: {exc}") from exc
+        found = []
+        for *_, sockaddr in infos:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if ip not in found:
+                found.append(ip)
+        if not found:
+            raise OSError(f"cannot resolve {host}: no address")
+    allowed = [ip for ip in found if policy.refusal(ip) is None]
+    if not allowed:
+        raise RefusedAddress(f"{found[0]} is {policy.refusal(found[0])}")
+    return allowed
 
-    thread = threading.Thread(target=lookup, name="webhook-dns", daemon=True)
-    thread.start()
-    thread.join(max(0.0, deadline - time.monotonic()))
-    if thread.is_alive():
-        raise TimeoutError(f"resolving {host} timed out")
-    if failure:
-        raise OSError(f"cannot resolve {host}: {failure[0]}")
-    if not found:
-        raise OSError(f"cannot resolve {host}: no address")
-    return found
+
+class CheckedResolver(AbstractResolver):
+    """The pool connector's resolver: only checked addresses, and it remembers them so the pool
+    knows where its connections go."""
+
+    def __init__(self, policy: TargetPolicy) -> None:
+        self.policy = policy
+        self.handed_out: set[IPAddress] = set()
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        addresses = await checked_addresses(host, port, self.policy, family)
+        self.handed_out.update(addresses)
+        return [ResolveResult(hostname=host, host=str(ip), port=port,
+                              family=socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                              proto=0, flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+                for ip in addresses]
+
+    async def close(self) -> None:
+        pass
 
 
+def _refusal_in(exc: BaseException) -> RefusedAddress | None:
+    """The refusal behind a connector error (the answer changed between check and connect)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RefusedAddress):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+# --- pools: one kept-alive session per target -------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """As httpx did: SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle. Loading a bundle
+    takes milliseconds, so contexts are shared; the arguments key the cache on those variables."""
+    if cafile:
+        return ssl.create_default_context(cafile=cafile)
+    if capath:
+        return ssl.create_default_context(capath=capath)
+    try:
+        import certifi
+    except ImportError:  # the system's store
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@dataclass(frozen=True)
+class _PoolKey:
+    scheme: str
+    host: str
+    port: int
+    policy: TargetPolicy
+    cafile: str | None
+    capath: str | None
+    limit: int
+
+
+class _Pool:
+    def __init__(self, key: _PoolKey) -> None:
+        self.resolver = CheckedResolver(key.policy)
+        connector = aiohttp.TCPConnector(
+            resolver=self.resolver, use_dns_cache=False, limit=key.limit,
+            ssl=_ssl_context(key.cafile, key.capath) if key.scheme == "https" else True)
+        self.session = aiohttp.ClientSession(
+            connector=connector, trust_env=False, auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=None))
+        self.in_flight = 0
+        self.retired = False
+        self.last_used = time.monotonic()
+
+    def serves(self, allowed: list[IPAddress]) -> bool:
+        """Whether every connection it may hold goes to an address of this answer."""
+        return self.resolver.handed_out <= set(allowed)
+
+    async def close_when_idle(self) -> None:
+        if self.retired and self.in_flight == 0 and not self.session.closed:
+            await self.session.close()
+
+
+POOL_IDLE_SECONDS = 300.0
+# `send` waits this much past the attempt's own deadline before giving up on the loop.
+LOOP_GRACE_SECONDS = 30.0
+
+
+class _Sender:
+    """The process's sending loop, on its own thread, and its pools (touched on that loop only)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.pools: dict[_PoolKey, _Pool] = {}
+        self.thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_later(POOL_IDLE_SECONDS, self._evict_idle)
+        self.loop.run_forever()
+
+    def _evict_idle(self) -> None:
+        horizon = time.monotonic() - POOL_IDLE_SECONDS
+        for key, pool in list(self.pools.items()):
+            if pool.in_flight == 0 and pool.last_used < horizon:
+                del self.pools[key]
+                pool.retired = True
+                self.loop.create_task(pool.close_when_idle())
+        self.loop.call_later(POOL_IDLE_SECONDS, self._evict_idle)
+
+    def pool(self, key: _PoolKey, allowed: list[IPAddress]) -> _Pool:
+        pool = self.pools.get(key)
+        if pool is not None and not pool.serves(allowed):
+            pool.retired = True  # closed once its requests in flight are done
+            self.loop.create_task(pool.close_when_idle())
+            pool = None
+        if pool is None:
+            pool = self.pools[key] = _Pool(key)
+        pool.last_used = time.monotonic()
+        return pool
+
+    async def close(self) -> None:
+        pools, self.pools = list(self.pools.values()), {}
+        await asyncio.gather(*(pool.session.close() for pool in pools), return_exceptions=True)
+
+
+_sender_lock = threading.Lock()
+_current: _Sender | None = None
+
+
+def _the_sender() -> _Sender:
+    global _current
+    sender = _current
+    if sender is not None and sender.pid == os.getpid():
+        return sender
+    with _sender_lock:  # first use, or a forked child, which has no loop thread
+        if _current is None or _current.pid != os.getpid():
+            _current = _Sender()
+        return _current
+
+
+@atexit.register
+def _close_pools() -> None:
+    sender = _current
+    if sender is not None and sender.pid == os.getpid() and sender.loop.is_running():
+        future = asyncio.run_coroutine_threadsafe(sender.close(), sender.loop)
+        try:
+            future.result(1.0)
+        except Exception:  # exiting anyway
+            log.debug("webhook pools not closed at exit", exc_info=True)
+
+
+# --- one attempt ------------------------------------------------------------------------------
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
-         max_bytes: int = 20_000, policy: TargetPolicy | None = None) -> SendResult:
-    """POST `body` to `url` once; every failure, including a refused target, is in the result.
-
-    `timeout` bounds everything (resolving, connecting, sending, the answer and reading its body)
-    together. Without a policy the one from settings applies: the metadata addresses are refused
-    even then.
-    """
+async def _attempt(sender: _Sender, url: str, body: bytes, headers: dict[str, str],
+                   timeout: float, max_bytes: int, policy: TargetPolicy,
+                   ssl_env: tuple[str | None, str | None], limit: int) -> SendResult:
     started = time.monotonic()
-    deadline = started + timeout
 
     def result(status_code: int | None = None, body: bytes = b"", **extra: typing.Any,
                ) -> SendResult:
@@ -344,22 +405,12 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         return SendResult(status_code=status_code, body=body, duration_ms=duration_ms, **extra)
 
     try:
-        if policy is None:
-            policy = TargetPolicy.from_settings()
-        target = httpx.URL(url)
-        if target.scheme not in ("http", "https") or not target.host:
+        target = URL(url)
+        if target.scheme not in ("http", "https") or not target.raw_host or not target.port:
             # Not echoed: it may hold credentials.
             return result(error="not an http(s) URL", refused=True)
-        host = target.raw_host.decode("ascii")
-        port = target.port or (443 if target.scheme == "https" else 80)
-        addresses = _resolve(host, port, deadline)
-        reasons = [(address, policy.refusal(address)) for address in addresses]
-        allowed = [address for address, reason in reasons if reason is None]
-        if not allowed:
-            address, reason = reasons[0]
-            return result(error=f"refused: {address} is {reason}", refused=True)
-        context = (_ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-                   if target.scheme == "https" else None)
+        host, port = target.raw_host, target.port
+        key = _PoolKey(target.scheme, host, port, policy, *ssl_env, limit)
     except Exception as exc:
         return result(error=_describe(exc))
 
@@ -367,27 +418,109 @@ def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
     retry_after: float | None = None
     received = bytearray()
     try:
-        # trust_env=False: a proxy from the environment would connect instead of the checked
-        # address. identity: the kept bytes are the raw ones, and a small compressed reply
-        # cannot inflate past the cap.
-        with httpx.Client(transport=_PinnedTransport(allowed, deadline, context),
-                          follow_redirects=False, trust_env=False, timeout=timeout,
-                          headers={"Accept-Encoding": "identity"}) as client, \
-                client.stream("POST", target, content=body, headers=headers) as response:
-            status_code = response.status_code
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if max_bytes > 0:
-                for chunk in response.iter_raw():
-                    received += chunk[:max_bytes - len(received)]
-                    if len(received) >= max_bytes:
-                        break
-    except Exception as exc:
-        timed_out = isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException)
-        if status_code is not None and timed_out:
+        async with asyncio.timeout(timeout):
+            try:
+                allowed = await checked_addresses(host, port, policy)
+            except RefusedAddress as exc:
+                return result(error=f"refused: {exc}", refused=True)
+            pool = sender.pool(key, allowed)
+            pool.in_flight += 1
+            try:
+                # identity: the kept bytes are the raw ones, and a small compressed reply
+                # cannot inflate past the cap.
+                async with pool.session.post(
+                        target, data=body, allow_redirects=False,
+                        headers={**headers, "Accept-Encoding": "identity"}) as response:
+                    status_code = response.status
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    while len(received) < max_bytes:
+                        chunk = await response.content.read(max_bytes - len(received))
+                        if not chunk:
+                            break
+                        received += chunk
+                    if not response.content.at_eof():
+                        response.close()  # a connection with unread bytes is never reused
+            finally:
+                pool.in_flight -= 1
+                if pool.retired:
+                    await pool.close_when_idle()
+    except TimeoutError as exc:
+        if status_code is not None:
             error = CUT_AT_TIMEOUT
-        elif timed_out:
-            error = f"timed out after {timeout:g}s ({_describe(exc)})"
         else:
-            error = _describe(exc)
+            error = f"timed out after {timeout:g}s ({_describe(exc)})"
         return result(status_code, bytes(received), error=error, retry_after=retry_after)
+    except Exception as exc:
+        refused = _refusal_in(exc)
+        if refused is not None and status_code is None:
+            return result(error=f"refused: {refused}", refused=True)
+        return result(status_code, bytes(received), error=_describe(exc),
+                      retry_after=retry_after)
     return result(status_code, bytes(received), retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One POST to make: the exact body bytes and every header."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def submit_all(posts: list[Post], *, timeout: float, max_bytes: int = 20_000,
+               policy: TargetPolicy | None = None,
+               ) -> list[concurrent.futures.Future[SendResult]]:
+    """Start POSTs on the process's sending loop, all at once; each future holds its result.
+
+    `timeout` bounds each one's everything (resolving, connecting, sending, the answer and
+    reading its body) together. Without a policy the one from settings applies: the metadata
+    addresses are refused even then. Every failure, including a refused target, is in the
+    result.
+    """
+    sender = _the_sender()
+    policy = policy if policy is not None else TargetPolicy.from_settings()
+    ssl_env = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    limit = int(getattr(settings, "WEBHOOK_MAX_PER_TARGET", 100))
+    started = [(_attempt(sender, post.url, post.body, post.headers, timeout, max_bytes, policy,
+                         ssl_env, limit), concurrent.futures.Future[SendResult]())
+               for post in posts]
+
+    def start() -> None:  # on the loop: one wake-up for the whole batch
+        for coroutine, future in started:
+            sender.loop.create_task(_settle(coroutine, future))
+
+    sender.loop.call_soon_threadsafe(start)
+    return [future for _, future in started]
+
+
+async def _settle(coroutine: typing.Coroutine[typing.Any, typing.Any, SendResult],
+                  future: concurrent.futures.Future[SendResult]) -> None:
+    if not future.set_running_or_notify_cancel():
+        coroutine.close()
+        return
+    try:
+        future.set_result(await coroutine)
+    except BaseException as exc:  # _attempt returns every failure; this is the loop closing
+        future.set_exception(exc)
+
+
+def submit(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
+           max_bytes: int = 20_000, policy: TargetPolicy | None = None,
+           ) -> concurrent.futures.Future[SendResult]:
+    """Start one POST (see `submit_all`)."""
+    [future] = submit_all([Post(url, body, headers)], timeout=timeout, max_bytes=max_bytes,
+                          policy=policy)
+    return future
+
+
+def send(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
+         max_bytes: int = 20_000, policy: TargetPolicy | None = None) -> SendResult:
+    """POST `body` to `url` once and wait for the result (see `submit`)."""
+    future = submit(url, body, headers, timeout=timeout, max_bytes=max_bytes, policy=policy)
+    try:
+        return future.result(timeout + LOOP_GRACE_SECONDS)
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        return SendResult(status_code=None, body=b"", duration_ms=int(timeout * 1000),
+                          error=f"timed out after {timeout:g}s (the sending loop did not answer)")

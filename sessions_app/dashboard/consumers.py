@@ -50,7 +50,8 @@ class DashboardConsumer(Forwarding):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
-        for text in message["frames"]:
-            await self.send(text_data=text)
-        if self.with_events:
-            await self.send(text_data=message["event_frame"])
+        for item in message["items"]:
+            for text in item["frames"]:
+                await self.send(text_data=text)
+            if self.with_events:
+                await self.send(text_data=item["event_frame"])

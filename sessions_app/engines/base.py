@@ -2,8 +2,8 @@
 
 The runtime owns the session rows; an engine only runs clients and reports through
 `EngineCallbacks`, whose methods are safe to call from any thread. Status callbacks return at
-once; `event` and `history` called from a client thread return once the runtime has kept them,
-so a client acknowledges a message to WhatsApp only after that.
+once; `event`, `events` and `history` called from a client thread return once the runtime has
+kept them, so a client acknowledges a message to WhatsApp only after that.
 """
 
 from __future__ import annotations
@@ -41,6 +41,14 @@ class EngineCallbacks(Protocol):
     def failed(self, reason: str) -> None: ...
 
     def event(self, name: str, payload: dict[str, Any]) -> None: ...
+
+    def events(self, batch: list[tuple[str, dict[str, Any]]]) -> int:
+        """Many events at once, in order (what WhatsApp hands over after a time offline).
+
+        Answers how many of them, from the first, were kept: fewer than all only when the
+        session ended meanwhile (and 0 on the runtime's own event loop, where nothing waits).
+        """
+        ...
 
     def history(self, batch: dict[str, Any]) -> None:
         """A history sync: {"chats": [...], "messages": [...], "contacts": [...]} for the store."""

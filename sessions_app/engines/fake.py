@@ -38,7 +38,10 @@ from .base import (
 )
 
 QR_EXPIRED = "QR code was not scanned in time: all QR codes expired"
+# How often an empty inbox is looked at again.
 INBOX_POLL_SECONDS = 0.05
+# At most this many waiting messages are handed over at once.
+INBOX_HANDOVER = 500
 
 
 class FakeServer:
@@ -50,8 +53,10 @@ class FakeServer:
       records it in `conflicts.log`: two live clients of one session, which WhatsApp would
       answer with StreamReplaced. It never happens while leases work.
     - Inbox: `<dir>/inbox/<session>/<sequence>.json`, one incoming message each; the paired
-      client reads them in order and deletes each once the runtime has kept it, so a client
-      killed in between leaves the message for the next one (at least once, as WhatsApp does).
+      client reads all that wait, hands them over in order in one go (as WhatsApp hands over
+      what came while a device was offline) and deletes each once the runtime has kept it, so
+      a client killed in between leaves the message for the next one (at least once, as
+      WhatsApp does).
     """
 
     CONFLICTS = "conflicts.log"
@@ -305,20 +310,25 @@ class FakeClient(EngineClient):
 
     async def _poll_inbox(self, server: FakeServer) -> None:
         while self.alive:
-            # In a thread: each message is acknowledged only after the runtime kept it.
-            await asyncio.to_thread(self._take_waiting, server)
-            await asyncio.sleep(INBOX_POLL_SECONDS)
+            # In a thread: the messages are acknowledged only after the runtime kept them.
+            if not await asyncio.to_thread(self._take_waiting, server):
+                await asyncio.sleep(INBOX_POLL_SECONDS)
 
-    def _take_waiting(self, server: FakeServer) -> None:
-        for path in server.waiting(self.spec.name):
-            if not self.alive:
-                return
+    def _take_waiting(self, server: FakeServer) -> int:
+        """Hand over what waits, in one go; answer how many messages were kept."""
+        paths = list(itertools.islice(server.waiting(self.spec.name), INBOX_HANDOVER))
+        if not paths or not self.alive:
+            return 0
+        events: list[tuple[str, dict[str, Any]]] = []
+        for path in paths:
             message = json.loads(path.read_text())
             payload = self._incoming(message["from"], message["body"], message["id"],
                                      message.get("timestamp"))
-            self.callbacks.event("message", payload)
-            self.callbacks.event("message.any", payload)
+            events += [("message", payload), ("message.any", payload)]
+        kept = self.callbacks.events(events)
+        for path in paths[: kept // 2]:  # both of its events kept: acknowledged
             path.unlink()
+        return kept // 2
 
     def _incoming(self, chat_id: str, text: str, message_id: str,
                   timestamp: int | None = None) -> dict[str, Any]:

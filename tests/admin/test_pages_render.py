@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from sessions_app.models import EngineProcess, Session
-from webhooks_app.models import Delivery, Webhook
+from webhooks_app.models import Delivery, Target, Webhook
 
 from .helpers import (
     admin_url,
@@ -26,8 +26,11 @@ def objects() -> dict[str, int | str]:
     scanning_session("beta")
     delivery = make_delivery(session)
     process = make_engine_process()
+    target = Target.objects.create(origin="https://hooks.example.com:443",
+                                   consecutive_failures=5, open_until=delivery.created_at,
+                                   last_error="HTTP 503")
     return {"session": session.pk, "webhook": session.webhooks.get().pk,
-            "delivery": delivery.pk, "process": process.pk}
+            "delivery": delivery.pk, "process": process.pk, "target": target.pk}
 
 
 def pages(objects: dict[str, int | str]) -> list[str]:
@@ -49,6 +52,8 @@ def pages(objects: dict[str, int | str]) -> list[str]:
         admin_url(Delivery, "history", objects["delivery"]),
         admin_url(EngineProcess, "changelist"),
         admin_url(EngineProcess, "change", objects["process"]),
+        admin_url(Target, "changelist"),
+        admin_url(Target, "change", objects["target"]),
     ]
 
 

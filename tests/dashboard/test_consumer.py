@@ -10,6 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.test import Client
 
 from sessions_app import events, services
@@ -178,5 +179,22 @@ async def test_the_monitor_gets_every_envelope_of_its_session_only():
     assert seen[0]["envelope"]["payload"] == {"body": "hello"}
     assert seen[0]["envelope"]["session"] == "alpha"
     assert seen[0]["envelope"]["id"].startswith("evt_")
+    assert await communicator.receive_nothing(0.2)
+    await communicator.disconnect()
+
+
+async def test_the_monitor_gets_every_envelope_of_a_batch_in_order():
+    alpha, beta = [await database_sync_to_async(Session.objects.create)(name=name)
+                   for name in ("alpha", "beta")]
+    communicator = await connected("session=alpha&events=1")
+
+    def publish_batch() -> None:
+        with transaction.atomic():  # as the engine keeps a batch: one message per group
+            events.publish_many([(alpha, "message", {"n": 1}), (beta, "message", {"n": 2}),
+                                 (alpha, "message.any", {"n": 3})])
+
+    await database_sync_to_async(publish_batch)()
+    seen = [await next_frame(communicator, "event") for _ in range(2)]
+    assert [frame["envelope"]["payload"]["n"] for frame in seen] == [1, 3]
     assert await communicator.receive_nothing(0.2)
     await communicator.disconnect()

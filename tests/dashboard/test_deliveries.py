@@ -65,3 +65,16 @@ def test_send_again_is_post_only_and_needs_a_login(browser, client):
     assert browser.get(f"/dashboard/deliveries/{original.pk}/redeliver").status_code == 405
     assert client.post(f"/dashboard/deliveries/{original.pk}/redeliver").status_code == 302
     assert Delivery.objects.count() == 1
+
+
+def test_a_delivery_held_by_its_receivers_circuit_breaker_says_until_when(browser):
+    until = timezone.now().replace(microsecond=0) + timedelta(seconds=30)
+    held = delivery("message", status="pending")
+    Delivery.objects.filter(pk=held.pk).update(waiting_until=until, next_attempt_at=until)
+    delivery("session.status", status="pending")
+
+    html = browser.get("/dashboard/deliveries/").content.decode()
+
+    [note] = re.findall(r'<p class="small waiting">.*?</p>', html, re.S)
+    assert f'datetime="{until.isoformat()}"' in note
+    assert until.strftime("%H:%M:%S") in note

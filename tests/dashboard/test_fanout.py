@@ -36,15 +36,15 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.fixture
 def prepared(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The event names of the group messages built, one item per message."""
+    """The event names of the items built, one per publication."""
     names: list[str] = []
-    build = fanout.message
+    build = fanout.item
 
     def counting(envelope: dict[str, Any], seen: fanout.Shown | None) -> dict[str, Any]:
         names.append(envelope["event"])
         return build(envelope, seen)
 
-    monkeypatch.setattr(fanout, "message", counting)
+    monkeypatch.setattr(fanout, "item", counting)
     return names
 
 

@@ -63,7 +63,7 @@ async def test_a_failed_write_is_retried_before_the_callback_returns(
     api, patient_engine: FakeEngine, runtime: EngineRuntime, monkeypatch
 ):
     slot = await _started(runtime, "retried")
-    real = services.record_event
+    real = services.record_events
     failures = iter([True, True])
 
     def flaky(*args, **kwargs):
@@ -71,7 +71,7 @@ async def test_a_failed_write_is_retried_before_the_callback_returns(
             raise ConnectionError("the database went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "record_event", flaky)
+    monkeypatch.setattr(services, "record_events", flaky)
 
     await asyncio.to_thread(slot.client.callbacks.event, "message", _message(1))  # type: ignore[union-attr]
 
@@ -89,7 +89,7 @@ async def test_a_write_that_keeps_failing_gives_up_when_the_session_ends(
         attempts.set()
         raise ConnectionError("the database does not answer")
 
-    monkeypatch.setattr(services, "record_event", down)
+    monkeypatch.setattr(services, "record_events", down)
     waiting = asyncio.create_task(asyncio.to_thread(
         slot.client.callbacks.event, "message", _message(2)))  # type: ignore[union-attr]
     await asyncio.to_thread(attempts.wait, 5)

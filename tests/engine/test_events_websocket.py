@@ -13,9 +13,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from sessions_app import events, groups
+from sessions_app import events, groups, services
 from sessions_app.engines.fake import FakeEngine
 from sessions_app.models import Session
+from sessions_app.slots import EventArrived
 
 from ..conftest import API_KEY, wait_status
 from .conftest import create_row
@@ -34,7 +35,8 @@ async def subscribe(group: str) -> str:
 async def next_envelope(channel: str, timeout: float = 5.0) -> dict[str, Any]:
     message = await asyncio.wait_for(get_channel_layer().receive(channel), timeout)
     assert message["type"] == groups.EVENT_MESSAGE
-    return json.loads(message["text"])
+    [item] = message["items"]
+    return json.loads(item["text"])
 
 
 async def assert_silent(channel: str, wait: float = 0.4) -> None:
@@ -227,3 +229,25 @@ async def test_ws_streams_the_status_of_a_session_the_engine_runs(api, runtime):
     ]
     assert scanning["metadata"] == METADATA
     assert EVENT_ID.match(scanning["id"])
+
+
+async def publish_batch(published: list[tuple[str, str]]) -> None:
+    """Events of several sessions kept in one batch, as the engine's batcher keeps them."""
+    def _record() -> None:
+        uids = dict(Session.objects.values_list("name", "uid"))
+        services.record_events([(uids[name], EventArrived(event, {"marker": f"{name}/{event}"}))
+                                for name, event in published])
+
+    await database_sync_to_async(_record)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("query", "expected"), [
+    ("", ["a/message", "b/message", "a/message.any"]),
+    ("session=a&events=message.any", ["a/message.any"]),
+])
+async def test_ws_streams_each_event_of_a_batch_as_its_own_frame_in_order(rows, query,
+                                                                           expected):
+    communicator = await stream(query)
+    await publish_batch([("a", "message"), ("b", "message"), ("a", "message.any")])
+    assert await frames(communicator) == expected

@@ -84,13 +84,13 @@ async def test_a_message_leaves_the_inbox_only_once_its_event_is_kept(api, serve
     await wait_for(lambda: _working(fake, "inboxed"), message="the session paired")
     assert server.lock_path("inboxed").read_text().startswith("engine-a ")
     release = threading.Event()
-    real = services.record_event
+    real = services.record_events
 
     def slow(*args, **kwargs):
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "record_event", slow)
+    monkeypatch.setattr(services, "record_events", slow)
     server.deliver("inboxed", 1, {"id": "INBOX1", "from": "1@c.us", "body": "hello"})
     await asyncio.sleep(0.5)
 

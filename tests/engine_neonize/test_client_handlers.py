@@ -199,7 +199,8 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
                 generation=1)
     runtime.slots["wired"] = slot
     slot.drainer = asyncio.create_task(runtime._drain(slot))
-    callbacks = SlotCallbacks(slot, asyncio.get_running_loop(), runtime.write_from_client)
+    runtime.batcher.start()
+    callbacks = SlotCallbacks(slot, asyncio.get_running_loop(), runtime.keep)
     client, go_client = make_client(neonize_engine, callbacks, session.config, "wired")
     client.spec = slot.spec
     try:
@@ -207,11 +208,14 @@ async def test_handlers_reach_subscribers_as_envelopes_through_the_runtime(neoni
         feed(go_client, ConnectedEv())
         feed(go_client, incoming_text("hi from bob"))
 
-        first = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
-        second = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
-        third = json.loads((await asyncio.wait_for(layer.receive(inbox), 5))["text"])
+        received: list[dict] = []
+        while len(received) < 3:  # events kept in one batch arrive in one message
+            message = await asyncio.wait_for(layer.receive(inbox), 5)
+            received += [json.loads(item["text"]) for item in message["items"]]
+        first, second, third = received
     finally:
         slot.drainer.cancel()
+        await asyncio.to_thread(runtime.batcher.close)
 
     assert first["event"] == "session.status"
     assert first["payload"]["status"] == "WORKING"

@@ -8,6 +8,7 @@ import pytest
 
 from sessions_app import services, store
 from sessions_app.models import Chat, Contact, Session, StoredMessage
+from sessions_app.slots import EventArrived, HistoryArrived
 
 pytestmark = pytest.mark.django_db
 
@@ -456,3 +457,70 @@ def test_deleting_a_session_deletes_its_store() -> None:
 
     assert not (Chat.objects.exists() or StoredMessage.objects.exists()
                 or Contact.objects.exists())
+
+
+# --- a batch of events: services.record_events ----------------------------------------------------
+def _kept(session: Session) -> dict[str, Any]:
+    """What the store holds for a session, comparable across sessions."""
+    return {
+        "messages": sorted(StoredMessage.objects.filter(session=session).values_list(
+            "message_id", "chat_id", "timestamp", "body", "ack", "payload")),
+        "chats": sorted(Chat.objects.filter(session=session).values_list(
+            "chat_id", "name", "conversation_timestamp")),
+        "contacts": sorted(Contact.objects.filter(session=session).values_list(
+            "contact_id", "push_name", "name")),
+    }
+
+
+def _run_of_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("message.any", incoming(key="A", timestamp=2_000, _data={"pushName": "Bob"})),
+        ("message.any", incoming(key="B", timestamp=1_000)),  # older: the chat keeps 2_000
+        ("message", incoming(key="SKIPPED")),
+        ("message.any", outgoing(chat_id="456@c.us", key="C", timestamp=1_500)),
+        ("message.ack", {"id": "true_456@c.us_C", "ack": 3, "ackName": "READ"}),
+        ("message.any", incoming(key="A", body="again", timestamp=2_000,
+                                 _data={"pushName": "Bobby"})),  # the last copy wins
+        ("message.any", incoming(chat_id="999@c.us", key="D", timestamp=500)),
+        ("message.revoked", {"revokedMessageId": "false_123@c.us_B", "before": None,
+                             "after": None}),
+        ("message.any", incoming(chat_id="777@c.us", key="E", timestamp=4_000)),
+        ("message.edited", {**incoming(chat_id="777@c.us", key="PROTO", body="edited"),
+                            "editedMessageId": "E"}),
+    ]
+
+
+def test_a_batch_keeps_what_the_same_events_keep_one_by_one() -> None:
+    one_by_one, batched = make_session("alpha"), make_session("beta")
+    for session in (one_by_one, batched):  # known before: its time must not move back
+        Chat.objects.create(session=session, chat_id="999@c.us", conversation_timestamp=3_000)
+    for name, payload in _run_of_events():
+        store.save_event(one_by_one, name, payload)
+
+    services.record_events([(batched.uid, EventArrived(name, payload))
+                            for name, payload in _run_of_events()])
+
+    assert _kept(batched) == _kept(one_by_one)
+    assert _kept(batched)["chats"] == [("123@c.us", "", 2_000), ("456@c.us", "", 1_500),
+                                       ("777@c.us", "", 4_000), ("999@c.us", "", 3_000)]
+    assert StoredMessage.objects.get(session=batched, message_id="true_456@c.us_C").ack == 3
+    assert Contact.objects.get(session=batched).push_name == "Bobby"
+
+
+def test_a_batch_keeps_each_session_apart_and_only_where_the_store_is_on() -> None:
+    on, off = make_session("on"), make_session("off", config={})
+    history = history_batch()
+
+    services.record_events([
+        (on.uid, EventArrived("message.any", incoming(key="LIVE", timestamp=1_800_000_000))),
+        (off.uid, EventArrived("message.any", incoming(key="LIVE"))),
+        (on.uid, HistoryArrived(history)),
+        (off.uid, HistoryArrived(history)),
+        ("gone", EventArrived("message.any", incoming(key="NOBODY"))),
+    ])
+
+    assert StoredMessage.objects.filter(session=on).count() == 4
+    assert not StoredMessage.objects.filter(session=off).exists()
+    # The history's older copy of the chat does not move the live message's time back.
+    assert Chat.objects.get(session=on, chat_id="123@c.us").conversation_timestamp == (
+        1_800_000_000)

@@ -7,6 +7,8 @@
         [request] = receiver.wait_for(1)
 
 Each request takes the next scripted reply; when the script is used up, `default` answers.
+`Receiver(keep_alive=True)` speaks HTTP/1.1 and keeps connections open between requests
+(`Recorded.client_port` tells which connection a request came on).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Recorded:
     headers: Headers
     body: bytes
     received_at: float  # time.time() when the body had been read
+    client_port: int = 0  # the client's end of the connection
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Reply:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) drops the connections of a sender that opens dozens at
+    # once, and their SYNs are resent only after a second.
+    request_queue_size = 128
     receiver: Receiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -88,12 +94,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         receiver = self.server.receiver
+        receiver._answering(+1)
+        try:
+            self._answer(receiver)
+        finally:
+            receiver._answering(-1)
+
+    def _answer(self, receiver: Receiver) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         reply = receiver._record(Recorded(
             method=self.command, path=self.path,
             headers=Headers([(k, v) for k, v in self.headers.items()]),
-            body=body, received_at=time.time(),
+            body=body, received_at=time.time(), client_port=self.client_address[1],
         ))
         stopping = receiver._stopping
         if reply.delay and stopping.wait(reply.delay):
@@ -104,6 +117,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             if not reply.endless and not reply.trickle:
                 self.send_header("Content-Length", str(len(reply.body)))
+            elif self.protocol_version != "HTTP/1.0":  # an unsized body ends at close
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self._write_body(reply, stopping)
         except OSError:  # the client gave up: what a cut response looks like from here
@@ -124,15 +140,20 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
 
 
+class _KeepAliveHandler(_Handler):
+    protocol_version = "HTTP/1.1"
+
+
 class Receiver:
     """A ThreadingHTTPServer on a free port of 127.0.0.1; `tls` serves HTTPS instead.
 
     With TLS, `server_names` records the SNI name of every handshake (None when none was sent).
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, keep_alive: bool = False) -> None:
         self.default = Reply()
         self._tls = tls
+        self._handler = _KeepAliveHandler if keep_alive else _Handler
         self._script: collections.deque[Reply] = collections.deque()
         self._requests: list[Recorded] = []
         self._changed = threading.Condition()
@@ -140,10 +161,12 @@ class Receiver:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.server_names: list[str | None] = []
+        self._active = 0
+        self.most_at_once = 0  # the most requests it was answering at the same time
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Receiver:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), self._handler)
         server.receiver = self
         if self._tls is not None:
             self._tls.sni_callback = self._record_sni
@@ -214,6 +237,11 @@ class Receiver:
                     _context: ssl.SSLContext) -> None:
         with self._changed:
             self.server_names.append(name)
+
+    def _answering(self, change: int) -> None:
+        with self._changed:
+            self._active += change
+            self.most_at_once = max(self.most_at_once, self._active)
 
     def _record(self, request: Recorded) -> Reply:
         with self._changed:

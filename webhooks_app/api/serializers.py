@@ -95,13 +95,19 @@ class WebhookDeliverySerializer(WireNames, serializers.ModelSerializer):
     lastError = OptionalCharField(source="last_error")
     createdAt = MillisecondsField(source="created_at")
     nextAttemptAt = MillisecondsField(source="next_attempt_at", allow_null=True)
+    waitingUntil = MillisecondsField(
+        source="waiting_until", allow_null=True,
+        help_text="Set while the delivery waits for its receiver's circuit breaker: after "
+                  "WAHA_WEBHOOK_BREAKER_FAILURES failures in a row, a receiver's deliveries "
+                  "wait this long (ms since the epoch) before one probe attempt; waiting is not "
+                  "an attempt and uses no retry. Null otherwise.")
     finishedAt = MillisecondsField(source="finished_at", allow_null=True)
 
     class Meta:
         model = Delivery
         fields = ["id", "session", "event", "eventId", "url", "webhook", "global_", "status",
                   "attempts", "lastStatusCode", "lastError", "createdAt", "nextAttemptAt",
-                  "finishedAt"]
+                  "waitingUntil", "finishedAt"]
         read_only_fields = fields
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NO_RETRIES = {"policy": "constant", "delaySeconds": 0, "attempts": 0}
 DELIVERY_KEYS = {"id", "session", "event", "eventId", "url", "webhook", "global", "status",
                  "attempts", "lastStatusCode", "lastError", "createdAt", "nextAttemptAt",
-                 "finishedAt"}
+                 "waitingUntil", "finishedAt"}
 
 Publish = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -88,6 +88,7 @@ async def test_the_list_shows_every_delivery_newest_first(
     assert delivered["global"] is False
     assert isinstance(delivered["webhook"], int)
     assert delivered["lastError"] is None
+    assert delivered["waitingUntil"] is None
     assert delivered["finishedAt"] >= delivered["createdAt"]
     assert rows[2]["lastError"] == "HTTP 500"
 

@@ -66,7 +66,9 @@ def test_duplicated_task_messages_send_once(receiver: Receiver, worker: Embedded
     try:
         receiver.reply_with(Reply(200, delay=0.2))
         delivery = delivery_of(raise_event(session_with("alpha", hook(receiver.url()))))
-        services.queue([delivery.pk, delivery.pk])  # a broker redelivering the message, twice
+        # A broker redelivering the message, twice.
+        services.queue([delivery.pk])
+        services.queue([delivery.pk])
 
         until(lambda: len(finished) == 3, message="all three tasks to run")
     finally:

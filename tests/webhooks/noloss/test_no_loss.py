@@ -103,7 +103,9 @@ def test_every_event_arrives_when_redis_is_sigkilled_and_restarts_empty_with_del
     database: ThrowawayDatabase, stack: Stack, receiver: Receiver,
     report: Callable[[str], None],
 ) -> None:
-    receiver.default = Reply(delay=0.1)  # slower than publishing: a backlog waits in Redis
+    # Slower than publishing, so a backlog waits when Redis goes: the worker has up to
+    # WAHA_WEBHOOK_MAX_PER_TARGET requests in flight at once, so each answer takes a second.
+    receiver.default = Reply(delay=1.0)
     stack.start_redis()
     stack.start_worker()
     stack.start_beat()

@@ -38,15 +38,17 @@ def post(url: str, *, timeout: float = 5.0, max_bytes: int = 20_000,
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every address a socket was opened to (a spy: the connection still happens)."""
+    """Every address a socket was opened to (a spy: the connection still happens). It watches
+    the socket itself, below any HTTP library: the event loop's `sock_connect` calls it."""
     opened: list[tuple[str, int]] = []
-    real: Callable[..., socket.socket] = socket.create_connection
+    real: Callable[..., Any] = socket.socket.connect
 
-    def spy(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
-        opened.append(address)
-        return real(address, *args, **kwargs)
+    def spy(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            opened.append((address[0], address[1]))
+        return real(sock, address)
 
-    monkeypatch.setattr(socket, "create_connection", spy)
+    monkeypatch.setattr(socket.socket, "connect", spy)
     return opened
 
 
@@ -301,6 +303,78 @@ def test_an_allowed_network_opens_only_itself() -> None:
 ])
 def test_check_url_literal(url: str, policy: TargetPolicy, expected: str | None) -> None:
     assert check_url_literal(url, policy) == expected
+
+
+# --- pooled connections and a DNS answer that changes ---------------------------------------
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A switchable DNS answer: `dns[name] = address` is what the system resolver says."""
+    answers: dict[str, str] = {}
+    real: Callable[..., Any] = socket.getaddrinfo
+
+    def lookup(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in answers:
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
+                     (answers[host], int(port)))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    return answers
+
+
+@pytest.mark.parametrize(("changed_to", "reason"), [
+    ("169.254.169.254", "a cloud metadata address"),
+    ("10.1.2.3", "a private address"),
+])
+def test_a_pooled_connection_never_reaches_an_address_the_new_dns_answer_refuses(
+        dns: dict[str, str], connections: list[tuple[str, int]], changed_to: str,
+        reason: str) -> None:
+    with Receiver(keep_alive=True) as receiver:
+        url = receiver.url(host="hooks.example.test")
+        dns["hooks.example.test"] = "127.0.0.1"
+        first = post(url, policy=LOOPBACK_ALLOWED)
+        again = post(url, policy=LOOPBACK_ALLOWED)
+        assert first.ok and again.ok, (first.error, again.error)
+        one, two = receiver.wait_for(2)
+        assert one.client_port == two.client_port  # the second went over the pooled connection
+
+        dns["hooks.example.test"] = changed_to  # DNS rebinding: same name, another address
+        refused = post(url, policy=LOOPBACK_ALLOWED)
+
+        assert refused.refused and refused.status_code is None
+        assert refused.error == f"refused: {changed_to} is {reason}"
+        assert receiver.count == 2
+        assert connections == [("127.0.0.1", receiver.port)]
+
+
+def test_a_pool_is_not_reused_once_the_answer_no_longer_holds_its_address(
+        dns: dict[str, str], connections: list[tuple[str, int]]) -> None:
+    with Receiver(keep_alive=True) as receiver:
+        url = receiver.url(host="hooks.example.test")
+        dns["hooks.example.test"] = "127.0.0.1"
+        assert post(url).ok
+
+        dns["hooks.example.test"] = "127.0.0.2"  # allowed too, but not where the pool went
+        moved = post(url)
+
+        # Nobody listens on 127.0.0.2: the attempt went there, not over the pooled connection.
+        assert moved.status_code is None and not moved.refused
+        assert connections == [("127.0.0.1", receiver.port), ("127.0.0.2", receiver.port)]
+        assert receiver.count == 1
+
+
+def test_a_pooled_connection_carries_no_cookie_from_an_earlier_answer(
+        dns: dict[str, str]) -> None:
+    with Receiver(keep_alive=True) as receiver:
+        url = receiver.url(host="hooks.example.test")  # a name: cookie jars skip addresses
+        dns["hooks.example.test"] = "127.0.0.1"
+        receiver.reply_with(Reply(200, headers={"Set-Cookie": "session=abc; Path=/"}))
+
+        assert post(url).ok and post(url).ok
+
+        first, second = receiver.wait_for(2)
+        assert first.client_port == second.client_port
+        assert "cookie" not in second.headers
 
 
 # --- TLS: the name is what is verified, wherever the socket goes ------------------------------
