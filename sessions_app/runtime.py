@@ -27,7 +27,6 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar, assert_never
 
@@ -83,6 +82,7 @@ class EngineRuntime:
         self.layer = layer or get_channel_layer()
         self.channel = groups.engine_channel(self.worker_id)
         self.slots: dict[str, Slot] = {}
+        self.reserved = 0  # new clients decided on and not yet in `slots` (the cap counts them)
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.tasks: list[asyncio.Task[Any]] = []
         self.inflight: set[asyncio.Task[Any]] = set()
@@ -237,26 +237,26 @@ class EngineRuntime:
         """Claim in one UPDATE the sessions of `names` this engine would start, then reconcile
         each of them at once, each under its own lock and by its own rules."""
         free = (len(names) if self.max_sessions is None
-                else max(0, self.max_sessions - len(self.slots)))
+                else max(0, self.max_sessions - len(self.slots) - self.reserved))
         wanted = [candidates[name]["uid"] for name in names
                   if name in candidates and self._startable(name, candidates[name])][:free]
-        won = await database_sync_to_async(self._claim_many)(wanted) if wanted else set()
-        claims = Claims(tried=set(wanted), won=won)
-        await asyncio.gather(*(self._safe_reconcile(name, claims) for name in names))
+        batch = await in_parallel(self._claim_many)(wanted) if wanted else set()
+        await asyncio.gather(*(self._safe_reconcile(name, batch) for name in names))
 
-    async def _safe_reconcile(self, name: str, claims: Claims | None = None) -> bool:
+    async def _safe_reconcile(self, name: str, batch: set[str] | None = None) -> bool:
         try:
-            return await self.reconcile(name, claims)
+            return await self.reconcile(name, batch)
         except Exception:
             log.exception("reconcile of %s failed", name)
             return False
 
-    async def reconcile(self, name: str, claims: Claims | None = None) -> bool:
+    async def reconcile(self, name: str, batch: set[str] | None = None) -> bool:
         """Bring one session in line with its row. Returns True when a client was started.
 
-        `claims`: the leases a batch has just claimed for the sessions it would start; such a
-        session is not claimed again on its own.
+        `batch`: the uids a batch has just claimed for this engine; a session among them that
+        the row still shows as ours is not claimed again on its own.
         """
+        batch = batch or set()
         if self.stopping:
             return False
         with log_context(session=name, worker_id=self.worker_id):
@@ -296,24 +296,30 @@ class EngineRuntime:
                         await self._end(slot, logout=False)  # our lease was lost to another engine
                     return False
                 if slot is None and self.max_sessions is not None and (
-                    len(self.slots) >= self.max_sessions
+                    len(self.slots) + self.reserved >= self.max_sessions
                 ):
-                    if claims is not None and row.uid in claims.won:  # full since: hand it back
+                    if row.uid in batch:  # claimed by its batch, and full since: hand it back
                         await database_sync_to_async(Session.objects.release)(row.uid,
                                                                               self.worker_id)
                     return False
-                if claims is not None and row.uid in claims.tried:
-                    claimed = row.uid in claims.won
-                else:
-                    claimed = await database_sync_to_async(self._claim)(row.uid)
-                if not claimed:
+                reserving = slot is None  # counted against the cap until its slot exists
+                self.reserved += int(reserving)
+                try:
+                    # The batch's claim holds if the row, read under the lock after it, still
+                    # shows our live lease; otherwise claim again, conditionally, as always.
+                    claimed = (row.uid in batch and row.owner == self.worker_id
+                               and row.lease_is_live()) or await database_sync_to_async(
+                        self._claim)(row.uid)
+                    if not claimed:
+                        if slot is not None:
+                            await self._end(slot, logout=False)
+                        return False
                     if slot is not None:
                         await self._end(slot, logout=False)
-                    return False
-                if slot is not None:
-                    await self._end(slot, logout=False)
-                await self._start(row)
-                return True
+                    await self._start(row)
+                    return True
+                finally:
+                    self.reserved -= int(reserving)
 
     async def _start(self, row: Session) -> None:
         spec = services.spec_of(row)
@@ -489,14 +495,6 @@ class EngineRuntime:
     def _claim_many(self, uids: list[str]) -> set[str]:
         return Session.objects.claim_many(uids, self.worker_id, timezone.now(),
                                           self.lease_seconds)
-
-
-@dataclass(frozen=True)
-class Claims:
-    """What one batch claimed: the uids it tried, and those it won."""
-
-    tried: set[str]
-    won: set[str]
 
 
 def in_parallel(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:

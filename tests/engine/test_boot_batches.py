@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from sessions_app import runtime
 from sessions_app.engines.fake import FakeEngine
@@ -118,3 +120,18 @@ async def test_an_engine_at_its_cap_claims_no_more_and_leaves_the_rest_to_anothe
     await all_scanning(names)
     assert (len(capped.slots), len(other.slots)) == (6, 4)
     assert {name: patient_engine.started[name] for name in names} == dict.fromkeys(names, 1)
+
+
+async def test_a_batch_claim_lost_before_the_start_starts_nothing(
+    patient_engine: FakeEngine, make_runtime: MakeRuntime,
+):
+    # The batch claimed it, then (say) a stop released it and another engine took it: the row,
+    # read under the session's lock, is what decides.
+    until = timezone.now() + timedelta(seconds=30)
+    row = await create_row("taken", should_run=True, generation=1, owner="engine-b",
+                           lease_expires_at=until)
+    rt = await make_runtime("engine-a", start=False)
+
+    assert not await rt.reconcile("taken", {row.uid})
+    assert patient_engine.started["taken"] == 0
+    assert (await database_sync_to_async(Session.objects.get)(name="taken")).owner == "engine-b"
