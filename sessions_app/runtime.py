@@ -27,6 +27,7 @@ import socket
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar, assert_never
 
@@ -59,8 +60,10 @@ log = logging.getLogger("waha.engine")
 T = TypeVar("T")
 # What reconcile compares of each candidate row to tell a steady session.
 STEADY_FIELDS = ("name", "uid", "should_run", "generation", "logout_pending", "owner")
-# Sessions claimed in one UPDATE and started together by a reconcile pass (boot, takeover).
+# Sessions claimed in one UPDATE and started together by a reconcile pass (boot, takeover),
+# and the threads their database work runs on meanwhile (more only adds memory here).
 BATCH_SIZE = 50
+RECONCILE_THREADS = 3
 
 
 class EngineRuntime:
@@ -93,6 +96,8 @@ class EngineRuntime:
         self.fence_margin = max(self.lease_seconds / 5, 2 * self.renew_seconds)
         self.renewed_at = time.monotonic()
         self.batcher = Batcher()
+        self.reconcilers = ThreadPoolExecutor(max_workers=RECONCILE_THREADS,
+                                              thread_name_prefix="waha-reconcile")
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -140,6 +145,7 @@ class EngineRuntime:
                     )
         await database_sync_to_async(self._unregister)()
         await asyncio.to_thread(self.batcher.close)
+        self.reconcilers.shutdown(wait=False, cancel_futures=True)
         if self.layer is not None:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(groups.ENGINES_GROUP, self.channel)
@@ -240,7 +246,7 @@ class EngineRuntime:
                 else max(0, self.max_sessions - len(self.slots) - self.reserved))
         wanted = [candidates[name]["uid"] for name in names
                   if name in candidates and self._startable(name, candidates[name])][:free]
-        batch = await in_parallel(self._claim_many)(wanted) if wanted else set()
+        batch = await self._in_parallel(self._claim_many)(wanted) if wanted else set()
         await asyncio.gather(*(self._safe_reconcile(name, batch) for name in names))
 
     async def _safe_reconcile(self, name: str, batch: set[str] | None = None) -> bool:
@@ -261,7 +267,7 @@ class EngineRuntime:
             return False
         with log_context(session=name, worker_id=self.worker_id):
             async with self.locks[name]:
-                row = await in_parallel(Session.objects.filter(name=name).first)()
+                row = await self._in_parallel(Session.objects.filter(name=name).first)()
                 slot = self.slots.get(name)
                 if slot is not None and slot.ended:
                     return False  # its client is still stopping; the next pass starts another
@@ -325,7 +331,7 @@ class EngineRuntime:
         spec = services.spec_of(row)
         slot = Slot(spec=spec, generation=row.generation)
         self.slots[row.name] = slot
-        await in_parallel(services.record_status)(
+        await self._in_parallel(services.record_status)(
             row.uid, SessionStatus.STARTING, generation=row.generation, owner=self.worker_id
         )
         if slot.ended:  # fenced meanwhile: start no client nothing would track
@@ -489,6 +495,13 @@ class EngineRuntime:
         without a client of ours yet."""
         return name not in self.slots and row["should_run"] and not row["logout_pending"]
 
+    def _in_parallel(self, function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+        """Database work that the sessions of a batch do at once: on this runtime's few
+        reconcile threads, each with a connection of its own, rather than queued on the one
+        thread the engine's other calls share. Each call is whole (its own transaction)."""
+        return database_sync_to_async(function, thread_sensitive=False,
+                                      executor=self.reconcilers)
+
     def _claim(self, uid: str) -> bool:
         return Session.objects.claim(uid, self.worker_id, timezone.now(), self.lease_seconds)
 
@@ -497,8 +510,3 @@ class EngineRuntime:
                                           self.lease_seconds)
 
 
-def in_parallel(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """Database work that the sessions of a batch do at once: on the event loop's worker
-    threads, each with a connection of its own, rather than queued on the one thread the
-    engine's other calls share. Each call is whole (its own transaction)."""
-    return database_sync_to_async(function, thread_sensitive=False)
