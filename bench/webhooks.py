@@ -548,13 +548,19 @@ def time_breakdown(out: Outcome) -> str:
                and row.first_started is not None]
     wait = [(row.first_started - row.event_ms / 1000) * 1000 for row in healthy
             if row.first_started is not None]
+    kept = [(row.created - row.event_ms / 1000) * 1000 for row in healthy]
+    picked = [(row.first_started - row.created) * 1000 for row in healthy
+              if row.first_started is not None]
     send = [float(row.first_ms) for row in healthy if row.first_ms is not None]
     record = [(row.finished - row.first_started) * 1000 - (row.first_ms or 0)
               for row in healthy
               if row.finished is not None and row.first_started is not None
               and row.attempts == 1]
     return (f"rows: {summary or 'none'}; healthy first attempts: event → attempt start p50 "
-            f"{ms(percentile(wait, .5))} p99 {ms(percentile(wait, .99))} ms, send p50 "
+            f"{ms(percentile(wait, .5))} p99 {ms(percentile(wait, .99))} ms (event → row "
+            f"written p50 {ms(percentile(kept, .5))} p99 {ms(percentile(kept, .99))}, row → "
+            f"attempt start p50 {ms(percentile(picked, .5))} p99 {ms(percentile(picked, .99))}), "
+            f"send p50 "
             f"{ms(percentile(send, .5))} p99 {ms(percentile(send, .99))} ms, "
             f"send end → recorded p50 {ms(percentile(record, .5))} ms")
 

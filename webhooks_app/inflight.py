@@ -4,10 +4,11 @@ that started them.
 - `Outstanding` counts the sends in flight per target (origin), so a claim takes no more of a
   target than `WAHA_WEBHOOK_MAX_PER_TARGET` allows beside what is already on its way, and
   remembers the targets whose due deliveries were left for want of room.
-- `LateRecorder` records, on one thread of its own, the attempts a task stopped waiting for (a
-  slow receiver must not hold a worker thread for the whole timeout): they are recorded in bulk
-  as they end, exactly as the task would have. Until then their rows stay claimed, so a process
-  that dies meanwhile loses nothing: the sweeper sends them again once the claim runs out.
+- `Recorder` records every attempt, on one thread of its own, in bulk as the sends end: a task
+  hands its sends over and goes on claiming (a slow receiver never holds a worker thread, and
+  the database sees one write for many attempts, whichever task started them). Until an
+  attempt is recorded its row stays claimed, so a process that dies meanwhile loses nothing:
+  the sweeper sends it again once the claim runs out.
 
 Both are per process (a forked child starts empty) and touch no database themselves.
 """
@@ -27,7 +28,7 @@ from typing import Any, Generic, TypeVar
 log = logging.getLogger("waha.webhooks")
 
 T = TypeVar("T")
-LATE_BATCH = 500
+RECORD_BATCH = 500
 FLOWING_SECONDS = 1.0
 
 
@@ -78,6 +79,10 @@ class Outstanding:
             return bool(flowing) and self._lock.wait_for(
                 lambda: any(self._counts[o] < cap for o in flowing), timeout)
 
+    def has_room(self, origins: set[str], cap: int) -> bool:
+        with self._lock:
+            return any(self._counts[o] < cap for o in origins)
+
     def note_waiting(self, origin: str) -> None:
         """Due deliveries of this target were left for want of room."""
         with self._lock:
@@ -95,25 +100,53 @@ class Outstanding:
             return self._lock.wait_for(lambda: not self._counts, timeout)
 
 
-class LateRecorder(Generic[T]):
+class Tally:
+    """How many of one task's attempts are not recorded yet, to wait for."""
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._done = threading.Condition()
+
+    def add(self, n: int) -> None:
+        with self._done:
+            self._left += n
+
+    def settle(self, n: int) -> None:
+        with self._done:
+            self._left -= n
+            if self._left <= 0:
+                self._done.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        with self._done:
+            return self._done.wait_for(lambda: self._left <= 0, timeout)
+
+
+class Recorder(Generic[T]):
     """One daemon thread that hands what arrives to `record`, in batches, in arrival order."""
 
     def __init__(self, record: Callable[[list[T]], None], name: str) -> None:
         self._record = record
         self._name = name
-        self._queue: queue.Queue[T] = queue.Queue()
+        self._queue: queue.SimpleQueue[tuple[T, Tally | None]] = queue.SimpleQueue()
         self._busy = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
 
-    def adopt(self, future: concurrent.futures.Future[Any], item: T) -> None:
-        """Record `item` once `future` is done; counted as busy from now on."""
+    def adopt(self, items: list[tuple[concurrent.futures.Future[Any], T]],
+              tally: Tally | None = None) -> None:
+        """Record each item once its future is done; counted as busy from now on, and in
+        `tally` until recorded."""
         self._ensure_thread()
         with self._idle:
-            self._busy += 1
-        future.add_done_callback(lambda _: self._queue.put(item))
+            self._busy += len(items)
+        if tally is not None:
+            tally.add(len(items))
+        put = self._queue.put
+        for future, item in items:
+            future.add_done_callback(lambda _, item=item: put((item, tally)))  # type: ignore[misc]
 
     def wait_idle(self, timeout: float) -> bool:
         with self._idle:
@@ -126,24 +159,27 @@ class LateRecorder(Generic[T]):
             if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._busy = 0
-                self._queue = queue.Queue()
+                self._queue = queue.SimpleQueue()
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while len(items) < LATE_BATCH:
+            arrived = [self._queue.get()]
+            while len(arrived) < RECORD_BATCH:
                 try:
-                    items.append(self._queue.get_nowait())
+                    arrived.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
             try:
-                self._record(items)
+                self._record([item for item, _ in arrived])
             except Exception:  # the rows stay claimed: the sweeper sends them again
-                log.exception("could not record %d late webhook attempt(s)", len(items))
+                log.exception("could not record %d webhook attempt(s)", len(arrived))
                 time.sleep(0.1)
             finally:
+                tallies = Counter(tally for _, tally in arrived if tally is not None)
+                for tally, n in tallies.items():
+                    tally.settle(n)
                 with self._idle:
-                    self._busy -= len(items)
+                    self._busy -= len(arrived)
                     self._idle.notify_all()
