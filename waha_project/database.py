@@ -29,3 +29,33 @@ def keep_connections() -> None:
 
 def pooled(database: dict[str, Any]) -> bool:
     return bool((database.get("OPTIONS") or {}).get("pool"))
+
+
+class _ArrayElementEscape:
+    """psycopg's text array dumper escapes `"` and `\\` in each element with `re.sub` and a
+    template, one Python call per match; two `bytes.replace` do the same in C."""
+
+    @staticmethod
+    def sub(_template: bytes, element: Any) -> bytes:
+        return bytes(element).replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+
+
+def faster_array_dumps() -> None:
+    """Dump Python lists as PostgreSQL text arrays without a Python call per quote.
+
+    Django's bulk inserts on PostgreSQL send each column as one array (`UNNEST`), so every
+    JSON body of a batch of deliveries or stored events goes through that escaping: with it
+    done in C, a bulk insert costs about half the CPU. Registered on psycopg's global
+    adapters, which Django's connection template copies, before any connection is made.
+    Nothing to do on SQLite or without psycopg.
+    """
+    try:
+        from psycopg import adapters
+        from psycopg.types.array import ListDumper
+    except ImportError:
+        return
+
+    class EscapingListDumper(ListDumper):
+        _re_esc = _ArrayElementEscape()  # type: ignore[assignment]
+
+    adapters.register_dumper(list, EscapingListDumper)
