@@ -178,6 +178,10 @@ class Nginx:
                 texts.append(path.read_text(errors="replace")[-3000:])
         return "\n".join(texts)
 
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def hits(self) -> list[Hit]:
         """Every request logged so far (read on from where the last call stopped)."""
         if self.access_log.exists():

@@ -155,6 +155,7 @@ class Product(Protocol):
     def client(self) -> httpx.Client: ...
     def check(self) -> None: ...
     def deliveries(self) -> list[DeliveryRow]: ...
+    def processes(self) -> dict[str, int]: ...
     def stop(self) -> None: ...
     def logs(self) -> str: ...
 
@@ -201,6 +202,10 @@ class Embedded:
         with contextlib.closing(sqlite3.connect(self.data_dir / "waha.sqlite3")) as conn:
             return delivery_rows(conn.execute(DELIVERIES_SQL).fetchall())
 
+    def processes(self) -> dict[str, int]:
+        process = self.child.process if self.child is not None else None
+        return {"serve": process.pid} if process is not None else {}
+
     def stop(self) -> None:
         if self.child is not None:
             self.child.kill()
@@ -239,6 +244,12 @@ class Scaled:
 
     def deliveries(self) -> list[DeliveryRow]:
         return delivery_rows(self.topology.query(DELIVERIES_SQL))
+
+    def processes(self) -> dict[str, int]:
+        stack = self.topology.stack
+        children = stack.children if stack is not None else []
+        return {child.name: child.process.pid for child in children
+                if child.process is not None and child.process.poll() is None}
 
     def stop(self) -> None:
         self.topology.stop()
@@ -367,6 +378,7 @@ class Outcome:
     healthy_prefix: str
     deliver: bool
     silent_accepted: int | None = None
+    cpu: dict[str, float] | None = None  # CPU seconds per process over the run
 
 
 def run_once(product: Product, nginx: Nginx, plan: Plan, code: str, label: str, *,
@@ -387,6 +399,8 @@ def run_once(product: Product, nginx: Nginx, plan: Plan, code: str, label: str, 
         print(f"{label}: {plan.sessions} sessions WORKING; {plan.total} messages into the "
               f"inbox ...", flush=True)
         held_before = len(silent.held) if silent is not None else 0
+        pids = {**product.processes(), "nginx": nginx.pid()}
+        cpu_before = cpu_seconds(pids)
         writer.start()
         kept_at = cut_at = None
         while True:
@@ -405,16 +419,32 @@ def run_once(product: Product, nginx: Nginx, plan: Plan, code: str, label: str, 
                       f"{len(arrived)} of {plan.total} arrived", flush=True)
                 break
         writer.done.wait()
+        cpu_after = cpu_seconds(pids)
+        cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_after
+               if name in cpu_before}
         time.sleep(0.2)  # a duplicate in flight at the end still counts
         hits = [hit for hit in nginx.hits()[offset:] if hit.uri.startswith(prefix)]
         rows = product.deliveries() if deliver else []
         return Outcome(label, plan, hits, dict(writer.written), writer.first, writer.last,
                        kept_at, cut_at, waiting(server, names), rows, prefix, deliver,
-                       len(silent.held) - held_before if silent is not None else None)
+                       len(silent.held) - held_before if silent is not None else None, cpu)
     except TopologyFailed as exc:
         raise SystemExit(f"{label}: {exc}\n{product.logs()[-4000:]}") from None
     finally:
         product.stop()
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time of each process (all its threads) so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
 
 
 def create_sessions(api: httpx.Client, names: list[str], prefix: str, nginx: Nginx,
@@ -492,6 +522,10 @@ def figures_of(out: Outcome) -> RunFigures:
                      f"{kept} kept ({EVENTS_PER_MESSAGE * kept} WAHA events) in "
                      f"{kept_end - out.first_write:.2f} s"
                      + (f", {out.left_in_inbox} still waiting" if out.left_in_inbox else ""))
+    if out.cpu:
+        fig.notes.append("CPU over the run, per message kept: " + ", ".join(
+            f"{name} {seconds:.2f} s ({seconds / max(kept, 1) * 1e6:.0f} µs)"
+            for name, seconds in sorted(out.cpu.items(), key=lambda kv: -kv[1])))
     if not out.deliver:
         return fig
     ok = [hit for hit in out.hits if hit.status == 204]

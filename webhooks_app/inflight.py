@@ -67,17 +67,22 @@ class Outstanding:
             self._last_done[origin] = time.monotonic()
             self._lock.notify_all()
 
-    def wait_for_room(self, origins: set[str], cap: int, timeout: float) -> bool:
-        """Wait up to `timeout` for room at one of these targets, if one of them is flowing
-        (a send to it ended within FLOWING_SECONDS: room is about to be made); whether there is.
-        A target whose sends hang is not waited for."""
+    def wait_for_room(self, origins: set[str], cap: int, timeout: float, want: int = 1) -> bool:
+        """Wait up to `timeout` for room for `want` sends at one of these targets, if one of
+        them is flowing (a send to it ended within FLOWING_SECONDS: room is about to be made);
+        whether there is room (for at least one) in the end. A target whose sends hang is not
+        waited for."""
+        want = max(1, min(want, cap))
         with self._lock:
             horizon = time.monotonic() - FLOWING_SECONDS
             flowing = {o for o in origins if self._last_done.get(o, 0.0) > horizon}
             if len(self._last_done) > 4096:  # targets seen long ago
                 self._last_done = {o: t for o, t in self._last_done.items() if t > horizon}
-            return bool(flowing) and self._lock.wait_for(
-                lambda: any(self._counts[o] < cap for o in flowing), timeout)
+            if not flowing:
+                return False
+            self._lock.wait_for(lambda: any(self._counts[o] <= cap - want for o in flowing),
+                                timeout)
+            return any(self._counts[o] < cap for o in flowing)
 
     def has_room(self, origins: set[str], cap: int) -> bool:
         with self._lock:

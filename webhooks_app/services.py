@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from waha_project.celery import app as celery_app
@@ -220,17 +220,12 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     most DELIVERY_BATCH, at most the room each target has in this process (`capped`); hold
     those of targets whose breaker is open; one probe for a target whose cool-down is over."""
     cap = settings.WEBHOOK_MAX_PER_TARGET
-    rows = list(_due(now).filter(pk__in=ids).values_list("pk", "origin"))
+    full = OUTSTANDING.full(cap) if steal and capped else set()
+    rows = _candidates(ids, now, steal=steal, full=full)
     crowded: set[str] = set()
-    if steal and len(rows) < DELIVERY_BATCH:
-        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
-        full = OUTSTANDING.full(cap) if capped else set()
-        if full:
-            more = more.exclude(origin__in=full)
-        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
-        if full and len(rows) < DELIVERY_BATCH:  # what was left for want of room
-            crowded = set(_due(now).exclude(pk__in=ids).filter(origin__in=full)
-                          .values_list("origin", flat=True).distinct())
+    if full and len(rows) < DELIVERY_BATCH:  # what was left for want of room
+        crowded = set(_due(now).exclude(pk__in=ids).filter(origin__in=full)
+                      .values_list("origin", flat=True).distinct())
     if not rows:
         return Claim([], {}, {}, crowded)
     targets = ({target.origin: target
@@ -271,6 +266,23 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
             Target.objects.filter(origin=origin, probe_until=probe_until).update(probe_until=None)
     return Claim(deliveries, {o: t for o, t in targets.items() if o in probing}, blocked,
                  crowded)
+
+
+def _candidates(ids: list[int], now: datetime, *, steal: bool, full: set[str],
+                ) -> list[tuple[int, str]]:
+    """(id, target) of the due ones of `ids`, then, with `steal`, of other due deliveries,
+    oldest first, but none of the targets in `full`: one query."""
+    if not steal:
+        return list(_due(now).filter(pk__in=ids).values_list("pk", "origin")) if ids else []
+    others = ~Q(origin__in=full) if full else Q()
+    order: list[Any]
+    if not ids:
+        wanted, order = others, ["next_attempt_at"]
+    else:
+        wanted = Q(pk__in=ids) | others
+        order = [Case(When(pk__in=ids, then=Value(0)), default=Value(1)), "next_attempt_at"]
+    rows = _due(now).filter(wanted).order_by(*order).values_list("pk", "origin")
+    return list(rows[:DELIVERY_BATCH + len(ids)])
 
 
 def _claim_span() -> timedelta:
@@ -365,6 +377,12 @@ def _send_all(claimed: Claim) -> list[Sent]:
     return sent
 
 
+def _worth_a_claim() -> int:
+    """Room worth waiting for at a full target before claiming again: a quarter of the cap
+    (a claim costs a few queries however few it takes)."""
+    return max(1, settings.WEBHOOK_MAX_PER_TARGET // 4)
+
+
 def _sent(origin: str, _: object) -> None:
     OUTSTANDING.done(origin)
 
@@ -391,7 +409,8 @@ def deliver(ids: Iterable[int]) -> int:
             waiting = claimed.waiting
             # Room at a flowing target is a moment away: worth waiting for, briefly.
             if (waiting and time.monotonic() < budget and OUTSTANDING.wait_for_room(
-                    waiting, settings.WEBHOOK_MAX_PER_TARGET, TASK_QUIET_SECONDS)):
+                    waiting, settings.WEBHOOK_MAX_PER_TARGET, TASK_QUIET_SECONDS,
+                    want=_worth_a_claim())):
                 continue
             for origin in waiting:  # a task is queued once room is made (`kick`)
                 OUTSTANDING.note_waiting(origin)
