@@ -1,9 +1,12 @@
 """What one publication sends to the websockets, prepared once for all their subscribers.
 
 `events` builds the group message when an event is published: the envelope serialised once
-(what `/ws` forwards) and the dashboard's frames built once, a new QR code drawn into its data
-URL once. Consumers only forward that text, so a hundred open sockets cost a hundred writes,
-not a hundred renders and database reads.
+(what `/ws` forwards) and the dashboard's frames built once. Consumers only forward that text,
+so a hundred open sockets cost a hundred writes, not a hundred renders and database reads.
+
+A new QR code travels as its value, and the process that serves the sockets draws its frame
+the first time a socket needs it (`qr_frame_text`, kept for the others): publishing costs no
+drawing, a code nobody watches is never drawn, and fifty pages get one drawing.
 
 Dashboard frames (JSON text):
 - {"type": "status", "session", "status", "me", "changedAt", "statuses", "lastError"}
@@ -14,6 +17,7 @@ Dashboard frames (JSON text):
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,12 +73,16 @@ def _shown_qr(session: Session) -> tuple[str, datetime] | None:
 
 
 def _qr_frame(name: str, value: str, expires_at: datetime) -> dict[str, Any]:
-    remaining = (expires_at - timezone.now()).total_seconds()
+    return _qr_frame_at(name, value, int(expires_at.timestamp() * 1000))
+
+
+def _qr_frame_at(name: str, value: str, expires_at_ms: int) -> dict[str, Any]:
+    remaining = expires_at_ms / 1000 - timezone.now().timestamp()
     return {
         "type": FRAME_QR,
         "session": name,
         "dataUrl": qr_data_url(value),
-        "expiresAt": ms(expires_at),
+        "expiresAt": expires_at_ms,
         "expiresIn": round(max(0.0, remaining), 3),
     }
 
@@ -98,8 +106,17 @@ def shown(session: Session, envelope: dict[str, Any]) -> Shown | None:
 
 def status_frames(envelope: dict[str, Any], seen: Shown | None) -> list[dict[str, Any]]:
     """The dashboard frames of a status event: its status, then its QR code if it shows one."""
-    if envelope.get("event") != STATUS_EVENT:
+    frame, qr = _status_frame_and_qr(envelope, seen)
+    if frame is None:
         return []
+    return [frame] if qr is None else [frame, _qr_frame(envelope["session"], *qr)]
+
+
+def _status_frame_and_qr(envelope: dict[str, Any], seen: Shown | None,
+                         ) -> tuple[dict[str, Any] | None, tuple[str, datetime] | None]:
+    """A status event's status frame, and the QR code it shows (value, expiry) if any."""
+    if envelope.get("event") != STATUS_EVENT:
+        return None, None
     status = _status_of(envelope)
     statuses = (envelope.get("payload") or {}).get("statuses") or []
     frame: dict[str, Any] = {
@@ -111,12 +128,12 @@ def status_frames(envelope: dict[str, Any], seen: Shown | None) -> list[dict[str
         "statuses": statuses,
         "lastError": None,
     }
-    frames = [frame]
+    qr = None
     if status in READS_THE_ROW and seen is not None:
         frame["lastError"] = seen.last_error
         if seen.qr is not None and status == SessionStatus.SCAN_QR_CODE:
-            frames.append(_qr_frame(envelope["session"], *seen.qr))
-    return frames
+            qr = seen.qr
+    return frame, qr
 
 
 def _status_of(envelope: dict[str, Any]) -> Any:
@@ -127,13 +144,25 @@ def item(envelope: dict[str, Any], seen: Shown | None) -> dict[str, Any]:
     """One event of a channel-layer message: only prepared text, which every subscriber
     forwards as it is (a layer copies or serialises the message per subscriber)."""
     text = json.dumps(envelope)
+    frame, qr = _status_frame_and_qr(envelope, seen)
     return {
         "event": envelope["event"],
         "text": text,  # /ws
-        "frames": [json.dumps(frame) for frame in status_frames(envelope, seen)],  # dashboard
+        "frames": [] if frame is None else [json.dumps(frame)],  # dashboard
+        # A QR code to show after them, drawn where it is shown: [session, value, expiry ms].
+        "qr": None if qr is None else [envelope["session"], qr[0],
+                                       int(qr[1].timestamp() * 1000)],
         # json.dumps of {"type": "event", "envelope": envelope}, without serialising it again.
         "event_frame": f'{{"type": "{FRAME_EVENT}", "envelope": {text}}}',
     }
+
+
+@functools.lru_cache(maxsize=256)
+def qr_frame_text(session: str, value: str, expires_at_ms: int) -> str:
+    """A publication's QR frame, drawn the first time a socket of this process needs it and
+    kept for the others (and for the sessions showing codes meanwhile). It runs on the event
+    loop on purpose: its sockets wait for the one drawing instead of each drawing its own."""
+    return json.dumps(_qr_frame_at(session, value, expires_at_ms))
 
 
 class Forwarding(AsyncJsonWebsocketConsumer):

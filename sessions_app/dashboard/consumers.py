@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from .. import groups
+from .. import fanout, groups
 from ..fanout import Forwarding
 from . import live
 
@@ -53,5 +53,7 @@ class DashboardConsumer(Forwarding):
         for item in message["items"]:
             for text in item["frames"]:
                 await self.send(text_data=text)
+            if item.get("qr"):
+                await self.send(text_data=fanout.qr_frame_text(*item["qr"]))
             if self.with_events:
                 await self.send(text_data=item["event_frame"])

@@ -31,6 +31,7 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return draw(value)
 
     monkeypatch.setattr(fanout, "qr_png", counting)
+    fanout.qr_frame_text.cache_clear()  # drawn by an earlier test: not drawn here
     return values
 
 
@@ -69,6 +70,26 @@ async def test_a_qr_frame_is_drawn_once_for_fifty_pages(drawn: list[str], prepar
     assert {frame["session"] for frame in codes} == {"alpha"}
     for page in pages:
         await page.disconnect()
+
+
+async def test_a_qr_code_nobody_watches_is_never_drawn(drawn: list[str], prepared: list[str]):
+    session = await database_sync_to_async(Session.objects.create)(
+        name="alpha", should_run=True, generation=1)
+    streams = [await stream("events=session.status") for _ in range(3)]  # /ws shows no image
+    record = database_sync_to_async(services.record_status)
+
+    await record(session.uid, "SCAN_QR_CODE", generation=1, qr="2@unseen,0", qr_lifetime=60)
+    received = await asyncio.gather(*(s.receive_json_from(timeout=5) for s in streams))
+
+    assert prepared == ["session.status"]
+    assert {envelope["payload"]["status"] for envelope in received} == {"SCAN_QR_CODE"}
+    assert drawn == []
+    # The first dashboard page to show it draws it.
+    page = await connected("session=alpha")
+    await next_frame(page, "qr")
+    assert drawn == ["2@unseen,0"]
+    for communicator in [*streams, page]:
+        await communicator.disconnect()
 
 
 async def test_every_stream_gets_the_envelope_serialised_once(prepared: list[str]):
