@@ -10,7 +10,6 @@ from rest_framework import serializers
 
 from waha_project.api import (
     OptionalCharField,
-    OptionalJSONField,
     StrictBooleanField,
     StrictCharField,
     WahaSerializer,
@@ -182,19 +181,56 @@ class EngineInfoSerializer(serializers.Serializer):
         return self.context["driver"]
 
 
+def echoed_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A session's config as answers show it: null when empty, and a `noweb` block with WAHA's
+    defaults filled in (`markOnline` true; a store's `enabled` and `fullSync` false), which
+    WAHA's clients require. The row keeps the config as it was sent."""
+    if not config:
+        return None
+    noweb = config.get("noweb")
+    if not isinstance(noweb, dict):
+        return config
+    filled = dict(noweb)
+    if filled.get("markOnline") is None:
+        filled["markOnline"] = True
+    store = filled.get("store")
+    if isinstance(store, dict):
+        filled["store"] = {**store, "enabled": bool(store.get("enabled")),
+                           "fullSync": bool(store.get("fullSync"))}
+    return {**config, "noweb": filled}
+
+
+def assigned_worker(session: Session) -> str | None:
+    """The engine process that owns the session, while its lease is live."""
+    return session.owner if session.lease_is_live() else None
+
+
+class ConfigField(serializers.JSONField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return echoed_config(value)
+
+
 class SessionInfoSerializer(serializers.Serializer):
     """A session as WAHA answers it; a stopped one shows no account, presence or activity."""
 
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=SessionStatus.choices, source="display_status")
-    config = OptionalJSONField()
+    config = ConfigField()
     me = serializers.SerializerMethodField()
+    assignedWorker = serializers.SerializerMethodField(
+        help_text="The id of the engine process that runs the session, or null")
     presence = serializers.SerializerMethodField()
     timestamps = TimestampsSerializer(source="*")
 
     @extend_schema_field(MeSerializer(allow_null=True))
     def get_me(self, session: Session) -> dict[str, Any] | None:
         return None if _stopped(session) else session.me
+
+    def get_assignedWorker(self, session: Session) -> str | None:
+        return assigned_worker(session)
 
     def get_presence(self, session: Session) -> str | None:
         return "online" if session.display_status == SessionStatus.WORKING else None
@@ -208,8 +244,9 @@ class SessionInfoSerializer(serializers.Serializer):
         return {
             "name": session.name,
             "status": status,
-            "config": session.config or None,
+            "config": echoed_config(session.config),
             "me": None if stopped else session.me,
+            "assignedWorker": assigned_worker(session),
             "presence": "online" if status == SessionStatus.WORKING else None,
             "timestamps": {"activity": None if stopped else ms(session.status_changed_at)},
         }

@@ -18,13 +18,16 @@ from ..events import environment
 from ..models import EngineProcess
 
 STARTED_AT = time.time()
+WORKER = inline_serializer("Worker", {"id": serializers.CharField()})
 
 
 class VersionView(APIView):
     @extend_schema(summary="Server version", responses={200: inline_serializer("Version", {
         "version": serializers.CharField(), "engine": serializers.CharField(),
         "tier": serializers.CharField(), "browser": serializers.CharField(allow_null=True),
-        "platform": serializers.CharField()}), 401: E401})
+        "platform": serializers.CharField(),
+        "worker": WORKER}),
+        401: E401})
     def get(self, request: Request) -> Response:
         return Response(environment())
 
@@ -32,7 +35,7 @@ class VersionView(APIView):
 class StatusView(APIView):
     @extend_schema(summary="Server status", responses={200: inline_serializer("ServerStatus", {
         "startTimestamp": serializers.IntegerField(), "uptime": serializers.IntegerField(),
-        "worker": inline_serializer("Worker", {"id": serializers.CharField()}),
+        "worker": WORKER,
         "engines": serializers.ListField(child=serializers.DictField())}), 401: E401})
     def get(self, request: Request) -> Response:
         now = time.time()
