@@ -24,4 +24,6 @@ urlpatterns = [
          name="session-contacts-all"),
     path("api/server/version", server.VersionView.as_view(), name="server-version"),
     path("api/server/status", server.StatusView.as_view(), name="server-status"),
+    path("api/server/environment", server.EnvironmentView.as_view(), name="server-environment"),
+    path("api/server/stop", server.StopView.as_view(), name="server-stop"),
 ]

@@ -14,7 +14,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from waha_project.api import E400, E401, E404, E422, E503, validated
+from waha_project.api import (
+    E400,
+    E401,
+    E404,
+    E422,
+    E503,
+    flag_parameter,
+    query_flag,
+    validated,
+)
 from waha_project.errors import WrongState
 
 from .. import qr, services
@@ -54,15 +63,11 @@ class SessionViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List sessions",
-        parameters=[OpenApiParameter("all", str, enum=["true", "false", "1", "0"],
-                                     description="Include STOPPED sessions")],
+        parameters=[flag_parameter("all", "Include STOPPED sessions")],
         responses={200: s.SessionInfoSerializer(many=True), 400: E400, 401: E401},
     )
     def list(self, request: Request) -> Response:
-        flag = str(request.query_params.get("all", "false")).lower()
-        if flag not in {"true", "1", "false", "0"}:
-            raise exceptions.ValidationError({"all": ["must be true, false, 1 or 0"]})
-        sessions = services.list_sessions(include_stopped=flag in {"true", "1"})
+        sessions = services.list_sessions(include_stopped=query_flag(request, "all"))
         return Response(s.SessionInfoSerializer(sessions, many=True).data)
 
     @extend_schema(
