@@ -194,4 +194,5 @@ E400 = OpenApiResponse(ErrorSerializer, description="Invalid input; message name
 E401 = OpenApiResponse(ErrorSerializer, description="Missing or wrong API key")
 E404 = OpenApiResponse(ErrorSerializer, description="Session not found")
 E422 = OpenApiResponse(ErrorSerializer, description="Wrong state for this action")
+E501 = OpenApiResponse(ErrorSerializer, description="The engine cannot do this; message names it")
 E503 = OpenApiResponse(ErrorSerializer, description="The engine did not answer in time")

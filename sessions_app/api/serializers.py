@@ -13,10 +13,12 @@ from waha_project.api import (
     StrictBooleanField,
     StrictCharField,
     WahaSerializer,
+    WireNames,
 )
 from waha_project.timestamps import ms
 from webhooks_app.api.serializers import WebhookSerializer
 
+from .. import pictures
 from ..engines import ENGINE_LABEL
 from ..models import Session, SessionStatus
 
@@ -283,3 +285,60 @@ QRSerializer = inline_serializer("QRCode", {
 
 class CodeSerializer(serializers.Serializer):
     code = serializers.CharField()
+
+
+# --- the profile of a session's account ---------------------------------------------------------
+# WhatsApp's own limits: a name of at most 25 characters, an About text of at most 139.
+PROFILE_NAME_MAX = 25
+PROFILE_STATUS_MAX = 139
+
+
+class ProfileNameSerializer(WahaSerializer):
+    name = StrictCharField(max_length=PROFILE_NAME_MAX)
+
+
+class ProfileStatusSerializer(WahaSerializer):
+    status = StrictCharField(max_length=PROFILE_STATUS_MAX)
+
+
+class PictureFileSerializer(WireNames, WahaSerializer):
+    """WAHA's file: `{mimetype, data}` (base64) or `{url}` (mimetype optional); checked and made
+    the JPEG WhatsApp takes by `sessions_app.pictures`, so `validated_data` is that JPEG."""
+
+    mimetype = serializers.ChoiceField(choices=sorted(pictures.TYPES), required=False,
+                                       allow_null=True)
+    filename = StrictCharField(required=False, allow_null=True, allow_blank=True,
+                               max_length=255)
+    data_ = StrictCharField(required=False, allow_null=True, trim_whitespace=False)
+    url = serializers.URLField(required=False, allow_null=True, max_length=2048)
+
+    def validate_url(self, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http or https URL")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> Any:
+        data, url = attrs.get("data"), attrs.get("url")
+        if (data is None) == (url is None):
+            raise serializers.ValidationError("give either data (base64) or url")
+        if data is not None and attrs.get("mimetype") is None:
+            raise serializers.ValidationError({"mimetype": ["is required with data"]})
+        try:
+            return pictures.prepared(attrs)
+        except pictures.PictureRejected as exc:
+            raise serializers.ValidationError({exc.field: [exc.reason]}) from None
+
+
+class ProfilePictureSerializer(WahaSerializer):
+    file = PictureFileSerializer()
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The account, e.g. 11111111111@c.us")
+    name = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="The About text")
+    picture = serializers.CharField(allow_null=True, help_text="A URL, or null")
+
+
+class ResultSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
