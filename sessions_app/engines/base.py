@@ -28,7 +28,8 @@ class EngineUnsupported(Unsupported):
 
 
 def unsupported(engine: str, what: str) -> EngineUnsupported:
-    return EngineUnsupported(f"The {engine} engine cannot {what}")
+    return EngineUnsupported(f"The {engine} engine cannot {what}" if engine
+                             else f"This engine cannot {what}")
 
 
 # The calls on the account's profile (`EngineClient`'s methods of these names), asked of the
@@ -96,7 +97,7 @@ class EngineClient(abc.ABC):
         """Send a text message; answer its WAHA message payload (as in a `message.any` event)."""
 
     # The account's profile. An engine overrides what it can do; the rest answer 501.
-    engine_name = "this"
+    engine_name = ""
 
     async def get_profile(self) -> dict[str, Any]:
         """{id, name, status (the About text), picture (a URL, or None)}."""
