@@ -25,12 +25,15 @@ log = logging.getLogger("waha.events")
 
 
 def environment() -> dict[str, Any]:
+    """What every envelope and `/api/server/version` tell of this process; `worker` is its id
+    (an engine process's WAHA_WORKER_ID), which WAHA's clients require."""
     return {
         "version": settings.WAHA_VERSION,
         "engine": ENGINE_LABEL,
         "tier": settings.WAHA_TIER,
         "browser": None,
         "platform": "linux/x64",
+        "worker": {"id": settings.WORKER_ID},
     }
 
 

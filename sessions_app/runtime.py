@@ -39,7 +39,7 @@ from django.utils import timezone
 from waha_project.logs import log_context
 
 from . import groups, monitoring, services
-from .engines import Engine, EngineError
+from .engines import PROFILE_CALLS, Engine, EngineError, EngineUnsupported
 from .ingest import Batcher
 from .models import EngineProcess, Session, SessionStatus
 from .slots import (
@@ -431,6 +431,8 @@ class EngineRuntime:
             reply = {"ok": True, "result": result}
         except EngineError as exc:
             reply = {"ok": False, "message": exc.message}
+        except EngineUnsupported as exc:
+            reply = {"ok": False, "message": exc.message, "unsupported": True}
         except Exception as exc:
             log.exception("request %s for %s failed", message.get("op"), message.get("session"))
             reply = {"ok": False, "message": f"{type(exc).__name__}: {exc}"}
@@ -445,6 +447,8 @@ class EngineRuntime:
             return await slot.client.request_code(args["phoneNumber"])
         if op == "send_text":
             return await slot.client.send_text(args["chatId"], args["text"], args.get("reply_to"))
+        if op in PROFILE_CALLS:
+            return await getattr(slot.client, op)(**args)
         raise EngineError(f"unknown request {op!r}")
 
     # --- database work (run in a thread) ----------------------------------------------------------

@@ -23,7 +23,7 @@ from django.db.models import F
 from webhooks_app.services import add_webhooks, sync_webhooks
 
 from . import events, groups, store
-from .engines import EngineError, SessionSpec, get_engine
+from .engines import PROFILE_CALLS, EngineError, EngineUnsupported, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
 from .models import Session, SessionStatus, default_session_name
 from .slots import EventArrived, HistoryArrived, Kept
@@ -253,8 +253,8 @@ def request_code(name: str, phone_number: str) -> str:
     return str(async_to_sync(ask_engine)(session, "request_code", phoneNumber=phone_number))
 
 
-def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -> Any:
-    """Send through a WORKING session; the sent message is kept in the store when it is on."""
+def working_session(name: str) -> Session:
+    """The session, which must be WORKING: sending and the profile need a linked account."""
     session = get_session(name)
     state = session.display_status
     if state != SessionStatus.WORKING:
@@ -262,6 +262,12 @@ def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -
             "Session status is not as expected. "
             f"The current status is {state}, expected {SessionStatus.WORKING}"
         )
+    return session
+
+
+def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -> Any:
+    """Send through a WORKING session; the sent message is kept in the store when it is on."""
+    session = working_session(name)
     message = async_to_sync(ask_engine)(session, "send_text", chatId=chat_id, text=text,
                                         reply_to=reply_to)
     if isinstance(message, dict):
@@ -270,6 +276,14 @@ def send_text(name: str, chat_id: str, text: str, reply_to: str | None = None) -
         except Exception:  # sent is sent: an error here would invite a duplicate retry
             log.exception("could not store the message sent through %s", session.name)
     return message
+
+
+def profile(name: str, call: str, /, **args: Any) -> Any:
+    """A call on the account's profile (`PROFILE_CALLS`: read it, set its name, status or
+    picture, delete its picture), carried out by the engine that runs the WORKING session."""
+    if call not in PROFILE_CALLS:
+        raise ValueError(f"not a profile call: {call}")
+    return async_to_sync(ask_engine)(working_session(name), call, **args)
 
 
 # --- observed state, from the engine runtime ---------------------------------------------------
@@ -393,5 +407,7 @@ async def ask_engine(session: Session, op: str, **args: Any) -> Any:
             f"The engine did not answer within {settings.ENGINE_REQUEST_TIMEOUT_SECONDS:g} s"
         ) from None
     if not answer.get("ok"):
+        if answer.get("unsupported"):
+            raise EngineUnsupported(answer.get("message", "The engine cannot do this"))
         raise EngineError(answer.get("message", "engine error"))
     return answer.get("result")

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
@@ -80,6 +80,24 @@ class WahaSerializer(serializers.Serializer):
 
     def update(self, instance: Any, validated_data: Any) -> Any:  # pragma: no cover
         raise NotImplementedError
+
+
+FLAG_VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+
+def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    """A true/false query parameter (true, 1, false or 0); anything else is a 400 naming it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    value = FLAG_VALUES.get(str(raw).lower())
+    if value is None:
+        raise serializers.ValidationError({name: ["must be true, false, 1 or 0"]})
+    return value
+
+
+def flag_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, str, enum=list(FLAG_VALUES), description=description)
 
 
 def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
@@ -176,4 +194,5 @@ E400 = OpenApiResponse(ErrorSerializer, description="Invalid input; message name
 E401 = OpenApiResponse(ErrorSerializer, description="Missing or wrong API key")
 E404 = OpenApiResponse(ErrorSerializer, description="Session not found")
 E422 = OpenApiResponse(ErrorSerializer, description="Wrong state for this action")
+E501 = OpenApiResponse(ErrorSerializer, description="The engine cannot do this; message names it")
 E503 = OpenApiResponse(ErrorSerializer, description="The engine did not answer in time")

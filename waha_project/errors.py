@@ -46,11 +46,18 @@ class Unavailable(DomainError):
     default_message = "Service unavailable"
 
 
+class Unsupported(DomainError):
+    """The request is valid but what should carry it out (an engine) cannot do it."""
+
+    default_message = "Not implemented"
+
+
 # One table from a kind of domain error to its HTTP answer.
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
     WrongState: status.HTTP_422_UNPROCESSABLE_ENTITY,
     Unavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    Unsupported: status.HTTP_501_NOT_IMPLEMENTED,
 }
 
 

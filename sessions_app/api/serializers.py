@@ -10,14 +10,15 @@ from rest_framework import serializers
 
 from waha_project.api import (
     OptionalCharField,
-    OptionalJSONField,
     StrictBooleanField,
     StrictCharField,
     WahaSerializer,
+    WireNames,
 )
 from waha_project.timestamps import ms
 from webhooks_app.api.serializers import WebhookSerializer
 
+from .. import pictures
 from ..engines import ENGINE_LABEL
 from ..models import Session, SessionStatus
 
@@ -182,19 +183,56 @@ class EngineInfoSerializer(serializers.Serializer):
         return self.context["driver"]
 
 
+def echoed_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A session's config as answers show it: null when empty, and a `noweb` block with WAHA's
+    defaults filled in (`markOnline` true; a store's `enabled` and `fullSync` false), which
+    WAHA's clients require. The row keeps the config as it was sent."""
+    if not config:
+        return None
+    noweb = config.get("noweb")
+    if not isinstance(noweb, dict):
+        return config
+    filled = dict(noweb)
+    if filled.get("markOnline") is None:
+        filled["markOnline"] = True
+    store = filled.get("store")
+    if isinstance(store, dict):
+        filled["store"] = {**store, "enabled": bool(store.get("enabled")),
+                           "fullSync": bool(store.get("fullSync"))}
+    return {**config, "noweb": filled}
+
+
+def assigned_worker(session: Session) -> str | None:
+    """The engine process that owns the session, while its lease is live."""
+    return session.owner if session.lease_is_live() else None
+
+
+class ConfigField(serializers.JSONField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return echoed_config(value)
+
+
 class SessionInfoSerializer(serializers.Serializer):
     """A session as WAHA answers it; a stopped one shows no account, presence or activity."""
 
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=SessionStatus.choices, source="display_status")
-    config = OptionalJSONField()
+    config = ConfigField()
     me = serializers.SerializerMethodField()
+    assignedWorker = serializers.SerializerMethodField(
+        help_text="The id of the engine process that runs the session, or null")
     presence = serializers.SerializerMethodField()
     timestamps = TimestampsSerializer(source="*")
 
     @extend_schema_field(MeSerializer(allow_null=True))
     def get_me(self, session: Session) -> dict[str, Any] | None:
         return None if _stopped(session) else session.me
+
+    def get_assignedWorker(self, session: Session) -> str | None:
+        return assigned_worker(session)
 
     def get_presence(self, session: Session) -> str | None:
         return "online" if session.display_status == SessionStatus.WORKING else None
@@ -208,8 +246,9 @@ class SessionInfoSerializer(serializers.Serializer):
         return {
             "name": session.name,
             "status": status,
-            "config": session.config or None,
+            "config": echoed_config(session.config),
             "me": None if stopped else session.me,
+            "assignedWorker": assigned_worker(session),
             "presence": "online" if status == SessionStatus.WORKING else None,
             "timestamps": {"activity": None if stopped else ms(session.status_changed_at)},
         }
@@ -246,3 +285,60 @@ QRSerializer = inline_serializer("QRCode", {
 
 class CodeSerializer(serializers.Serializer):
     code = serializers.CharField()
+
+
+# --- the profile of a session's account ---------------------------------------------------------
+# WhatsApp's own limits: a name of at most 25 characters, an About text of at most 139.
+PROFILE_NAME_MAX = 25
+PROFILE_STATUS_MAX = 139
+
+
+class ProfileNameSerializer(WahaSerializer):
+    name = StrictCharField(max_length=PROFILE_NAME_MAX)
+
+
+class ProfileStatusSerializer(WahaSerializer):
+    status = StrictCharField(max_length=PROFILE_STATUS_MAX)
+
+
+class PictureFileSerializer(WireNames, WahaSerializer):
+    """WAHA's file: `{mimetype, data}` (base64) or `{url}` (mimetype optional); checked and made
+    the JPEG WhatsApp takes by `sessions_app.pictures`, so `validated_data` is that JPEG."""
+
+    mimetype = serializers.ChoiceField(choices=sorted(pictures.TYPES), required=False,
+                                       allow_null=True)
+    filename = StrictCharField(required=False, allow_null=True, allow_blank=True,
+                               max_length=255)
+    data_ = StrictCharField(required=False, allow_null=True, trim_whitespace=False)
+    url = serializers.URLField(required=False, allow_null=True, max_length=2048)
+
+    def validate_url(self, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("must be an http or https URL")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> Any:
+        data, url = attrs.get("data"), attrs.get("url")
+        if (data is None) == (url is None):
+            raise serializers.ValidationError("give either data (base64) or url")
+        if data is not None and attrs.get("mimetype") is None:
+            raise serializers.ValidationError({"mimetype": ["is required with data"]})
+        try:
+            return pictures.prepared(attrs)
+        except pictures.PictureRejected as exc:
+            raise serializers.ValidationError({exc.field: [exc.reason]}) from None
+
+
+class ProfilePictureSerializer(WahaSerializer):
+    file = PictureFileSerializer()
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The account, e.g. 11111111111@c.us")
+    name = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="The About text")
+    picture = serializers.CharField(allow_null=True, help_text="A URL, or null")
+
+
+class ResultSerializer(serializers.Serializer):
+    success = serializers.BooleanField()

@@ -14,10 +14,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from waha_project.api import E400, E401, E404, E422, E503, validated
+from waha_project.api import (
+    E400,
+    E401,
+    E404,
+    E422,
+    E501,
+    E503,
+    flag_parameter,
+    query_flag,
+    validated,
+)
 from waha_project.errors import WrongState
 
-from .. import qr, services
+from .. import pictures, qr, services
 from ..engines import get_engine
 from ..models import Session
 from . import serializers as s
@@ -54,15 +64,11 @@ class SessionViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="List sessions",
-        parameters=[OpenApiParameter("all", str, enum=["true", "false", "1", "0"],
-                                     description="Include STOPPED sessions")],
+        parameters=[flag_parameter("all", "Include STOPPED sessions")],
         responses={200: s.SessionInfoSerializer(many=True), 400: E400, 401: E401},
     )
     def list(self, request: Request) -> Response:
-        flag = str(request.query_params.get("all", "false")).lower()
-        if flag not in {"true", "1", "false", "0"}:
-            raise exceptions.ValidationError({"all": ["must be true, false, 1 or 0"]})
-        sessions = services.list_sessions(include_stopped=flag in {"true", "1"})
+        sessions = services.list_sessions(include_stopped=query_flag(request, "all"))
         return Response(s.SessionInfoSerializer(sessions, many=True).data)
 
     @extend_schema(
@@ -259,3 +265,56 @@ class RequestCodeView(APIView):
         body = validated(s.RequestCodeSerializer, request.data)
         code = services.request_code(session, body["phoneNumber"])
         return Response({"code": code}, status=status.HTTP_201_CREATED)
+
+
+# --- the profile of the session's account -------------------------------------------------------
+PROFILE_ERRORS = {401: E401, 404: E404, 422: E422, 501: E501, 503: E503}
+DONE = {"success": True}
+
+
+class ProfileView(APIView):
+    @extend_schema(summary="The profile of the session's account", parameters=[SESSION_PARAM],
+                   responses={200: s.ProfileSerializer, **PROFILE_ERRORS})
+    def get(self, request: Request, session: str) -> Response:
+        return Response(s.ProfileSerializer(services.profile(session, "get_profile")).data)
+
+
+class ProfileNameView(APIView):
+    @extend_schema(summary="Set the profile name", parameters=[SESSION_PARAM],
+                   request=s.ProfileNameSerializer,
+                   responses={201: s.ResultSerializer, 400: E400, **PROFILE_ERRORS})
+    def put(self, request: Request, session: str) -> Response:
+        body = validated(s.ProfileNameSerializer, request.data)
+        services.profile(session, "set_profile_name", name=body["name"])
+        return Response(DONE, status=status.HTTP_201_CREATED)
+
+
+class ProfileStatusView(APIView):
+    @extend_schema(summary="Set the profile status (About)", parameters=[SESSION_PARAM],
+                   request=s.ProfileStatusSerializer,
+                   responses={201: s.ResultSerializer, 400: E400, **PROFILE_ERRORS})
+    def put(self, request: Request, session: str) -> Response:
+        body = validated(s.ProfileStatusSerializer, request.data)
+        services.profile(session, "set_profile_status", status=body["status"])
+        return Response(DONE, status=status.HTTP_201_CREATED)
+
+
+class ProfilePictureView(APIView):
+    @extend_schema(
+        summary="Set the profile picture",
+        description="`file`: `{mimetype, data}` (base64) or `{url}`; a JPEG, PNG or WebP image "
+        f"of at most {pictures.MAX_BYTES} bytes, cropped to its centre square and sent as a "
+        f"JPEG of at most {pictures.SIDE} pixels a side.",
+        parameters=[SESSION_PARAM], request=s.ProfilePictureSerializer,
+        responses={201: s.ResultSerializer, 400: E400, **PROFILE_ERRORS})
+    def put(self, request: Request, session: str) -> Response:
+        services.working_session(session)  # 404 or 422 before any picture is fetched
+        body = validated(s.ProfilePictureSerializer, request.data)
+        services.profile(session, "set_profile_picture", picture=body["file"])
+        return Response(DONE, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Delete the profile picture", parameters=[SESSION_PARAM],
+                   responses={201: s.ResultSerializer, **PROFILE_ERRORS})
+    def delete(self, request: Request, session: str) -> Response:
+        services.profile(session, "delete_profile_picture")
+        return Response(DONE, status=status.HTTP_201_CREATED)

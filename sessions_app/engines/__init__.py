@@ -8,16 +8,18 @@ from django.conf import settings
 
 from .base import (
     ENGINE_LABEL,
+    PROFILE_CALLS,
     Engine,
     EngineCallbacks,
     EngineClient,
     EngineError,
+    EngineUnsupported,
     SessionSpec,
 )
 
 __all__ = [
-    "ENGINE_LABEL", "Engine", "EngineCallbacks", "EngineClient", "EngineError", "SessionSpec",
-    "get_engine",
+    "ENGINE_LABEL", "PROFILE_CALLS", "Engine", "EngineCallbacks", "EngineClient", "EngineError",
+    "EngineUnsupported", "SessionSpec", "get_engine",
 ]
 
 

@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from waha_project.errors import WrongState
+from waha_project.errors import Unsupported, WrongState
 
 # The engine name WAHA's answers and envelopes carry: WAHA clients know GOWS (its Go engine,
 # whatsmeow, which neonize wraps too); the driver actually running is in `engine.driver`.
@@ -21,6 +21,21 @@ ENGINE_LABEL = "GOWS"
 
 class EngineError(WrongState):
     """A client could not do what was asked (not running, not connected, refused by WhatsApp)."""
+
+
+class EngineUnsupported(Unsupported):
+    """The engine has no way to do what was asked; the message names it."""
+
+
+def unsupported(engine: str, what: str) -> EngineUnsupported:
+    return EngineUnsupported(f"The {engine} engine cannot {what}" if engine
+                             else f"This engine cannot {what}")
+
+
+# The calls on the account's profile (`EngineClient`'s methods of these names), asked of the
+# engine that runs the session.
+PROFILE_CALLS = frozenset({"get_profile", "set_profile_name", "set_profile_status",
+                           "set_profile_picture", "delete_profile_picture"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,26 @@ class EngineClient(abc.ABC):
     async def send_text(self, chat_id: str, text: str, reply_to: str | None = None
                         ) -> dict[str, Any]:
         """Send a text message; answer its WAHA message payload (as in a `message.any` event)."""
+
+    # The account's profile. An engine overrides what it can do; the rest answer 501.
+    engine_name = ""
+
+    async def get_profile(self) -> dict[str, Any]:
+        """{id, name, status (the About text), picture (a URL, or None)}."""
+        raise unsupported(self.engine_name, "read the profile")
+
+    async def set_profile_name(self, name: str) -> None:
+        raise unsupported(self.engine_name, "set the profile name")
+
+    async def set_profile_status(self, status: str) -> None:
+        raise unsupported(self.engine_name, "set the profile status (About)")
+
+    async def set_profile_picture(self, picture: bytes) -> None:
+        """`picture`: a square JPEG, as WhatsApp takes it (`sessions_app.pictures`)."""
+        raise unsupported(self.engine_name, "set the profile picture")
+
+    async def delete_profile_picture(self) -> None:
+        raise unsupported(self.engine_name, "delete the profile picture")
 
 
 class Engine(abc.ABC):

@@ -38,6 +38,7 @@ from .base import (
 )
 
 QR_EXPIRED = "QR code was not scanned in time: all QR codes expired"
+DEFAULT_ABOUT = "Hey there! I am using WhatsApp."
 # How often an empty inbox is looked at again.
 INBOX_POLL_SECONDS = 0.05
 # At most this many waiting messages are handed over at once.
@@ -158,6 +159,30 @@ class FakeEngine(Engine):
     def has_auth(self, spec: SessionSpec) -> bool:
         return self.auth_path(spec).exists()
 
+    # --- accounts' profiles, kept as WhatsApp's servers keep them (in WAHA_FAKE_SERVER_DIR) ----
+    @property
+    def profiles_dir(self) -> Path:
+        return (self.server.root if self.server is not None else self.auth_dir) / "profiles"
+
+    def profile(self, me: dict[str, Any]) -> dict[str, Any]:
+        """{name, status, picture} of the account `me` names."""
+        path = self.profiles_dir / f"{me['id']}.json"
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        return {"name": me.get("pushName"), "status": DEFAULT_ABOUT, "picture": None}
+
+    def save_profile(self, me: dict[str, Any], **changes: Any) -> None:
+        profile = {**self.profile(me), **changes}
+        self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.profiles_dir / f".{me['id']}.tmp"
+        partial.write_text(json.dumps(profile))
+        partial.rename(self.profiles_dir / f"{me['id']}.json")
+
+    def picture_of(self, account_id: str) -> bytes | None:
+        """The picture last set for the account, as WhatsApp received it (test hook)."""
+        path = self.profiles_dir / f"{account_id}.jpg"
+        return path.read_bytes() if path.exists() else None
+
     # --- test hooks: what a phone would do -----------------------------------------------------
     def pair(self, session_name: str, phone_number: str | None = None) -> None:
         self._live_client(session_name).pair(phone_number)
@@ -189,6 +214,8 @@ class FakeEngine(Engine):
 
 
 class FakeClient(EngineClient):
+    engine_name = "fake"
+
     def __init__(self, engine: FakeEngine, spec: SessionSpec, callbacks: EngineCallbacks) -> None:
         self.engine = engine
         self.spec = spec
@@ -235,6 +262,34 @@ class FakeClient(EngineClient):
                                     timestamp=int(time.time()), reply_to=reply_to)
         self.callbacks.event("message.any", payload)
         return payload
+
+    # --- the account's profile ------------------------------------------------------------------
+    def _account(self) -> dict[str, Any]:
+        if not self.alive or self.me is None:
+            raise EngineError("The session is not connected to WhatsApp")
+        return self.me
+
+    async def get_profile(self) -> dict[str, Any]:
+        me = self._account()
+        return {"id": me["id"], **self.engine.profile(me)}
+
+    async def set_profile_name(self, name: str) -> None:
+        self.engine.save_profile(self._account(), name=name)
+
+    async def set_profile_status(self, status: str) -> None:
+        self.engine.save_profile(self._account(), status=status)
+
+    async def set_profile_picture(self, picture: bytes) -> None:
+        me = self._account()
+        self.engine.profiles_dir.mkdir(parents=True, exist_ok=True)
+        (self.engine.profiles_dir / f"{me['id']}.jpg").write_bytes(picture)
+        digest = hashlib.sha256(picture).hexdigest()[:32]
+        self.engine.save_profile(me, picture=f"https://pps.whatsapp.net/v/fake/{digest}.jpg")
+
+    async def delete_profile_picture(self) -> None:
+        me = self._account()
+        (self.engine.profiles_dir / f"{me['id']}.jpg").unlink(missing_ok=True)
+        self.engine.save_profile(me, picture=None)
 
     def receive_text(self, chat_id: str, text: str, sender: str | None = None) -> None:
         """A message arriving from WhatsApp (test hook)."""

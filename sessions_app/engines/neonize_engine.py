@@ -56,6 +56,7 @@ from .base import (
     EngineError,
     SessionSpec,
     sent_text_payload,
+    unsupported,
 )
 from .neonize_events.dispatch import translate
 from .neonize_events.failures import failure_reason
@@ -237,6 +238,8 @@ class NeonizeEngine(Engine):
 
 
 class NeonizeClient(EngineClient):
+    engine_name = "neonize"
+
     def __init__(self, engine: NeonizeEngine, spec: SessionSpec,
                  callbacks: EngineCallbacks) -> None:
         self.engine = engine
@@ -529,3 +532,54 @@ class NeonizeClient(EngineClient):
             else int(response.Timestamp or time.time()),
             reply_to=reply_id,
         )
+
+    # --- the account's profile -------------------------------------------------------------------
+    def _linked(self) -> NewClient:
+        if self.me_id is None or not self.running or self.client is None:
+            raise EngineError("The session is not connected to WhatsApp")
+        return self.client
+
+    async def get_profile(self) -> dict[str, Any]:
+        client, me_id = self._linked(), self.me_id or ""
+        return await asyncio.to_thread(self._profile, client, me_id)
+
+    def _profile(self, client: NewClient, me_id: str) -> dict[str, Any]:
+        jid = jid_from_chat_id(me_id)
+        with GO_LOCK:
+            device = client.get_me()
+            try:
+                [found] = client.get_user_info(jid)
+                status: str | None = found.UserInfo.Status or None
+            except Exception as exc:
+                raise EngineError(f"WhatsApp did not answer the profile request: {exc}") from None
+            try:
+                picture: str | None = client.get_profile_picture(jid).URL or None
+            except Exception:  # no picture, or hidden from us: WhatsApp answers an error
+                picture = None
+        return {"id": me_id, "name": device.PushName or None, "status": status,
+                "picture": picture}
+
+    async def set_profile_name(self, name: str) -> None:
+        await self._profile_call("the profile name", "set_profile_name", name)
+
+    async def set_profile_status(self, status: str) -> None:
+        await self._profile_call("the profile status", "set_status_message", status)
+
+    async def set_profile_picture(self, picture: bytes) -> None:
+        await self._profile_call("the profile picture", "set_profile_photo", picture)
+
+    async def delete_profile_picture(self) -> None:
+        # neonize 0.5 has no call that removes a profile photo.
+        raise unsupported(self.engine_name, "delete the profile picture")
+
+    async def _profile_call(self, what: str, call: str, value: str | bytes) -> None:
+        client = self._linked()
+
+        def run() -> None:
+            with GO_LOCK:
+                try:
+                    getattr(client, call)(value)
+                except Exception as exc:
+                    raise EngineError(f"WhatsApp refused {what}: {exc}") from None
+
+        await asyncio.to_thread(run)

@@ -68,6 +68,7 @@ async def test_version_has_wahas_shape(api):
     assert response.json() == {
         "version": django_settings.WAHA_VERSION, "engine": "GOWS",
         "tier": django_settings.WAHA_TIER, "browser": None, "platform": "linux/x64",
+        "worker": {"id": django_settings.WORKER_ID},
     }
 
 

@@ -324,9 +324,11 @@ async def test_unknown_fields_are_dropped_by_default(api, settings):
     })
 
     assert response.status_code == 201
-    expected = {"debug": True, "webhooks": [WEBHOOK], "noweb": {"store": {"enabled": True}}}
-    assert response.json()["config"] == expected
-    assert (await Session.objects.aget(name="alpha")).config == expected
+    stored = {"debug": True, "webhooks": [WEBHOOK], "noweb": {"store": {"enabled": True}}}
+    echoed = {**stored, "noweb": {"store": {"enabled": True, "fullSync": False},
+                                  "markOnline": True}}
+    assert response.json()["config"] == echoed
+    assert (await Session.objects.aget(name="alpha")).config == stored
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -13,7 +13,7 @@ from ..conftest import wait_for, wait_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SESSION_INFO_KEYS = {"name", "status", "config", "me", "presence", "timestamps"}
+SESSION_INFO_KEYS = {"name", "status", "config", "me", "assignedWorker", "presence", "timestamps"}
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +68,8 @@ async def test_a_session_created_with_start_false_stays_stopped(api, runtime, en
 
     assert response.status_code == 201
     assert response.json() == {
-        "name": "idle", "status": "STOPPED", "config": None, "me": None, "presence": None,
+        "name": "idle", "status": "STOPPED", "config": None, "me": None, "assignedWorker": None,
+        "presence": None,
         "timestamps": {"activity": None},
     }
     await runtime.reconcile("idle")

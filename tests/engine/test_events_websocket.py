@@ -12,6 +12,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from sessions_app import events, groups, services
 from sessions_app.engines.fake import FakeEngine
@@ -99,7 +100,8 @@ async def test_the_status_envelope_has_the_waha_shape(api, runtime, engine: Fake
         assert envelope["engine"] == "GOWS"
         assert envelope["environment"] == {"version": envelope["environment"]["version"],
                                            "engine": "GOWS", "tier": "CORE", "browser": None,
-                                           "platform": "linux/x64"}
+                                           "platform": "linux/x64",
+                                           "worker": {"id": settings.WORKER_ID}}
         assert isinstance(envelope["environment"]["version"], str)
         assert set(envelope["payload"]) == {"name", "status", "statuses", "data"}
         assert envelope["payload"]["name"] == "shaped"
