@@ -16,6 +16,7 @@ from ulid import ULID
 
 from waha_project.logs import log_context
 from webhooks_app import services as webhooks
+from webhooks_app.config import global_webhook
 
 from . import fanout, groups, monitoring
 from .engines import ENGINE_LABEL
@@ -68,8 +69,11 @@ def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
     envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
     if not envelopes:
         return []
+    # A session without webhooks has no Webhook rows to look up, unless the global one is set.
+    every = global_webhook() is not None
     webhooks.enqueue_many([(session.pk, envelope)
-                           for (session, _, _), envelope in zip(published, envelopes, strict=True)])
+                           for (session, _, _), envelope in zip(published, envelopes, strict=True)
+                           if every or session.has_webhooks])
     # What the dashboard shows beside a status event, as this transaction sees the row.
     seen = [fanout.shown(session, envelope)
             for (session, _, _), envelope in zip(published, envelopes, strict=True)]

@@ -187,6 +187,12 @@ class Session(models.Model):
         return self.status
 
     @property
+    def has_webhooks(self) -> bool:
+        """Whether its config names webhooks (its Webhook rows are written from it, in the same
+        transaction)."""
+        return bool((self.config or {}).get("webhooks"))
+
+    @property
     def metadata(self) -> dict[str, str]:
         return dict(self.config.get("metadata") or {})
 

@@ -125,6 +125,8 @@ def enqueue(session_id: int, envelope: dict[str, Any]) -> list[Delivery]:
 def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[Delivery]:
     """`enqueue` for many (session id, envelope) pairs: every delivery written with one bulk
     insert, in order, and queued once when the transaction commits."""
+    if not items:
+        return []
     hooks: dict[int, list[Webhook]] = defaultdict(list)
     for hook in Webhook.objects.filter(session_id__in={session_id for session_id, _ in items}):
         hooks[hook.session_id].append(hook)
