@@ -12,6 +12,13 @@ from webhooks_app.subscriptions import ALL, matches
 from . import groups
 from .fanout import Forwarding
 
+# What a bad or missing key gets: as from WAHA, the handshake completes and the server closes
+# at once, before any frame, so a client (a browser too) can tell it from a network error (a
+# refused handshake reaches a browser's WebSocket only as 1006, as a lost connection does).
+# WAHA closes with 1008; daphne's websocket layer (autobahn) sends only 1000 or 3000-4999, so
+# the code is 4401: 4000 + HTTP's 401, as graphql-ws and others spell "unauthorized".
+UNAUTHORIZED_CLOSE_CODE = 4401
+
 
 class EventStreamConsumer(Forwarding):
     groups_joined: list[str]
@@ -23,7 +30,8 @@ class EventStreamConsumer(Forwarding):
         key = (query.get("x-api-key") or [None])[0] or headers.get(b"x-api-key", b"").decode(
             "latin-1") or None
         if not settings.API_KEY.matches(key):
-            await self.close(code=1008)
+            await self.accept()
+            await self.close(code=UNAUTHORIZED_CLOSE_CODE, reason="Unauthorized")
             return
         session = (query.get("session") or ["*"])[0] or "*"
         names = [n.strip() for value in query.get("events", [ALL]) for n in value.split(",")]

@@ -159,9 +159,13 @@ async def rows(transactional_db: None) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("query", ["", "x-api-key=wrong-key-000000"])
-async def test_ws_closes_with_1008_without_the_right_key(rows, query):
-    _, connected, code = await open_ws(query)
-    assert (connected, code) == (False, 1008)
+async def test_ws_closes_with_4401_before_any_frame_without_the_right_key(rows, query):
+    communicator, connected, _ = await open_ws(query)
+    await publish("a", "message")
+    assert connected
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": 4401,
+                                                   "reason": "Unauthorized"}
+    assert await communicator.receive_nothing()
 
 
 @pytest.mark.django_db(transaction=True)
