@@ -85,3 +85,48 @@ def test_the_web_role_refuses_to_make_up_an_api_key(
     assert done.returncode == 1
     assert "WAHA_API_KEY is not set (or is too weak)" in done.stderr
     assert "DATABASE_URL" not in done.stderr
+
+
+def test_a_role_that_does_not_exist_stops_at_once_with_the_lines_that_create_it(
+        tmp_path: Path) -> None:
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"  # never reached: the database comes first
+    url = "postgres://waha_no_such_role@127.0.0.1:5432/waha_no_such_db"
+    env = product_environment(tmp_path / "data", url, redis_url)
+    started = time.monotonic()
+
+    done = prepare(env, "engine", "--timeout", "60")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 20
+    assert 'role "waha_no_such_role" does not exist' in done.stderr
+    assert "waiting would not help" in done.stderr
+    assert "createuser -h 127.0.0.1 -p 5432 -U postgres waha_no_such_role" in done.stderr
+    assert ("createdb -h 127.0.0.1 -p 5432 -U postgres -O waha_no_such_role waha_no_such_db"
+            in done.stderr)
+    assert "not ready after" not in done.stderr
+
+
+def test_a_database_that_does_not_exist_stops_at_once_with_the_createdb_line(
+        tmp_path: Path) -> None:
+    url = "postgres://postgres@127.0.0.1:5432/waha_no_such_db"
+    env = product_environment(tmp_path / "data", url, f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+
+    done = prepare(env, "web", "--timeout", "60")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 20
+    assert 'database "waha_no_such_db" does not exist' in done.stderr
+    assert "createdb -h 127.0.0.1 -p 5432 -U postgres -O postgres waha_no_such_db" in done.stderr
+    assert "createuser" not in done.stderr
+
+
+def test_a_database_that_does_not_answer_is_still_waited_for(tmp_path: Path) -> None:
+    url = f"postgres://postgres@127.0.0.1:{free_port()}/waha"
+    env = product_environment(tmp_path / "data", url, f"redis://127.0.0.1:{free_port()}/0")
+
+    done = prepare(env, "worker", "--timeout", "1")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "worker: waiting for the database: the database does not answer" in done.stdout
+    assert "worker: the database was not ready after 1 s" in done.stderr
