@@ -1,8 +1,9 @@
 """`manage.py prepare_role`, run as the Procfile runs it: a child on the product's settings.
 
 The engine, worker and beat roles wait for the web role's migrations, and give up with the
-reason when the schema, the database or Redis is not there in time; the web role refuses to
-make up an API key nobody would see.
+reason when the schema, the database or Redis is not there in time; a role or database that
+does not exist, or a refused password, stops them at once with the commands that fix it; the
+web role refuses to make up an API key nobody would see.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sessions_app.management.commands.prepare_role import fix_for
 from tests.support.live_server import PROJECT_ROOT, free_port
 from tests.support.stack import Child, Stack, ThrowawayDatabase, product_environment
 
@@ -130,3 +132,23 @@ def test_a_database_that_does_not_answer_is_still_waited_for(tmp_path: Path) -> 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "worker: waiting for the database: the database does not answer" in done.stdout
     assert "worker: the database was not ready after 1 s" in done.stderr
+
+
+@pytest.mark.parametrize(("message", "fix"), [
+    ('connection failed: FATAL:  password authentication failed for user "waha"',
+     "ALTER ROLE"),
+    ("connection failed: fe_sendauth: no password supplied", "in DATABASE_URL"),
+    ('connection failed: FATAL:  role "waha" is not permitted to log in', "LOGIN"),
+    ('connection failed: FATAL:  no pg_hba.conf entry for host "10.0.0.2"', "pg_hba.conf"),
+])
+def test_a_refused_password_or_login_is_not_waited_for(message: str, fix: str) -> None:
+    assert fix in fix_for(message)
+
+
+@pytest.mark.parametrize("message", [
+    "connection failed: Connection refused",
+    "connection failed: FATAL:  the database system is starting up",
+    "connection failed: FATAL:  sorry, too many clients already",
+])
+def test_a_server_that_may_come_round_is_waited_for(message: str) -> None:
+    assert fix_for(message) == ""
