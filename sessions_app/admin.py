@@ -35,8 +35,9 @@ log = logging.getLogger("waha.admin")
 
 
 def masked_config(config: object) -> Any:
-    """A copy of a session config with `webhooks[].hmac.key`, `webhooks[].customHeaders[].value`
-    and `proxy.password` masked. Anything not shaped as expected is kept as it is."""
+    """A copy of a session config with the password in `webhooks[].url`, `webhooks[].hmac.key`,
+    `webhooks[].customHeaders[].value` and `proxy.password` masked. Anything not shaped as
+    expected is kept as it is."""
     if not isinstance(config, dict):
         return config
     result = dict(config)
@@ -129,9 +130,9 @@ class StatusHistoryInline(ReadOnlyInline):
 
 class WebhookInline(WebhookColumns, ReadOnlyInline):
     model = Webhook
-    fields = ("position", "url", "events", "hmac", "retries", "custom_header_names")
+    fields = ("position", "shown_url", "events", "hmac", "retries", "custom_header_names")
     readonly_fields = fields
-    exclude = ("hmac_key", "custom_headers")
+    exclude = ("url", "hmac_key", "custom_headers")
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from django.db import models
 
+from waha_project.masks import masked_url
+
 DEFAULT_RETRY_ATTEMPTS = 15
 DEFAULT_RETRY_DELAY_SECONDS = 2
 RESPONSE_BYTES_KEPT = 20_000
@@ -42,7 +44,12 @@ class Webhook(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.session_id}#{self.position} {self.url}"
+        return f"{self.session_id}#{self.position} {self.display_url}"
+
+    @property
+    def display_url(self) -> str:
+        """The URL as pages and answers show it: its password masked."""
+        return masked_url(self.url)
 
 
 def origin_of(url: str) -> str:
@@ -123,11 +130,16 @@ class Delivery(models.Model):
                    models.Index(fields=["origin", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.event_id} → {self.url} ({self.status})"
+        return f"{self.event} {self.event_id} → {self.display_url} ({self.status})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.origin = origin_of(self.url)
         super().save(*args, **kwargs)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as pages and answers show it: its password masked (sent in full)."""
+        return masked_url(self.url)
 
 
 class DeliveryAttempt(models.Model):

@@ -19,11 +19,13 @@ HMAC_KEY = "super-secret-hmac"
 PROXY_PASSWORD = "proxy-pass-123"
 QR_VALUE = "2@qr-credential-RmFrZVFSVmFsdWU,abc123"
 HEADER_TOKEN = "Bearer header-token-456"
-SECRETS = (HMAC_KEY, PROXY_PASSWORD, QR_VALUE, HEADER_TOKEN)
+URL_PASSWORD = "url-pass-789"
+SECRETS = (HMAC_KEY, PROXY_PASSWORD, QR_VALUE, HEADER_TOKEN, URL_PASSWORD)
 
 PHONE = "4915112345678"
 ME = {"id": f"{PHONE}@c.us", "pushName": "Ana Support"}
-HOOK_URL = "https://hooks.example.com/whatsapp"
+HOOK_URL = f"https://hook-user:{URL_PASSWORD}@hooks.example.com/whatsapp"
+HOOK_URL_SHOWN = "https://hook-user:••••••@hooks.example.com/whatsapp"
 WORKER = "engine-a"
 
 

@@ -78,3 +78,21 @@ def test_a_delivery_held_by_its_receivers_circuit_breaker_says_until_when(browse
     [note] = re.findall(r'<p class="small waiting">.*?</p>', html, re.S)
     assert f'datetime="{until.isoformat()}"' in note
     assert until.strftime("%H:%M:%S") in note
+
+
+def test_url_passwords_are_masked_and_the_filter_takes_the_masked_url(browser):
+    delivery("message", url="https://bob:pw-secret@a.example.com/hook")
+    delivery("session.status", url="https://bob:older-secret@a.example.com/hook")
+    delivery("message.any", url="https://b.example.com/hook")
+    shown = "https://bob:••••••@a.example.com/hook"
+
+    page = browser.get("/dashboard/deliveries/").content.decode()
+    narrowed = browser.get("/dashboard/deliveries/", {"url": shown}).content.decode()
+
+    for html in (page, narrowed):
+        assert "pw-secret" not in html and "older-secret" not in html
+    titles = re.findall(r'<h3 class="hook-title">.*?</h3>', page, re.S)
+    assert sorted(shown in title for title in titles) == [False, True]  # one title each
+    assert f'<option value="{shown}">' in page
+    assert "message</strong>" in narrowed and "session.status</strong>" in narrowed
+    assert "message.any</strong>" not in narrowed
