@@ -132,19 +132,34 @@ class AttemptInline(ReadOnlyInline):
         excerpt = Truncator(attempt.response_body).chars(RESPONSE_EXCERPT_CHARS)
         return format_html('<span style="word-break: break-all">{}</span>', excerpt)
 
+class DeletedSessionFilter(admin.SimpleListFilter):
+    """A deleted session's deliveries are kept, apart from those of a session of its name."""
+
+    title = "session"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Existing sessions"), ("yes", "Deleted sessions")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(session__isnull=self.value() == "yes")
+        return queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ShownUrl, admin.ModelAdmin):
-    list_display = ("event", "session", "shown_url", "status", "attempts", "last_status_code",
-                    "waiting_until", "created_at")
-    list_filter = ("status", "event", "is_global")
+    list_display = ("event", "session_column", "shown_url", "status", "attempts",
+                    "last_status_code", "waiting_until", "created_at")
+    list_filter = ("status", "event", "is_global", DeletedSessionFilter)
     search_fields = ("=event_id", "session_name")
     search_help_text = "An event id (evt_…), exactly, or a session name."
     date_hierarchy = "created_at"
     actions = ("send_again",)
     inlines = (AttemptInline,)
-    exclude = ("url", "hmac_key", "custom_headers", "body", "origin", "claim_token")
+    exclude = ("session", "url", "hmac_key", "custom_headers", "body", "origin", "claim_token")
     fieldsets = (
-        (None, {"fields": ("event", "event_id", "event_timestamp", "session_name", "webhook",
+        (None, {"fields": ("event", "event_id", "event_timestamp", "session_column", "webhook",
                            "is_global", "shown_url", "custom_header_names", "hmac")}),
         ("Progress", {"fields": ("status", "attempts", "last_status_code", "last_error",
                                  "next_attempt_at", "waiting_until", "enqueued_at",
@@ -153,7 +168,7 @@ class DeliveryAdmin(ShownUrl, admin.ModelAdmin):
         ("Body", {"fields": ("body_display",)}),
     )
     readonly_fields = (
-        "event", "event_id", "event_timestamp", "session_name", "webhook", "is_global",
+        "event", "event_id", "event_timestamp", "session_column", "webhook", "is_global",
         "shown_url", "custom_header_names", "hmac", "status", "attempts", "last_status_code",
         "last_error", "next_attempt_at", "waiting_until", "enqueued_at", "locked_until",
         "created_at", "finished_at",
@@ -161,8 +176,9 @@ class DeliveryAdmin(ShownUrl, admin.ModelAdmin):
     )
 
     @admin.display(description="session", ordering="session_name")
-    def session(self, delivery: Delivery) -> str:
-        return delivery.session_name
+    def session_column(self, delivery: Delivery) -> str:
+        deleted = " (deleted)" if delivery.session_id is None else ""
+        return f"{delivery.session_name}{deleted}"
 
     @admin.display(description="HMAC key")
     def hmac(self, delivery: Delivery) -> str:

@@ -85,12 +85,21 @@ class DeliveryManager(models.Manager["Delivery"]):
 
 class Delivery(models.Model):
     """One event to one webhook. The target is copied in, so a later config change or the
-    webhook's removal never loses an event already raised."""
+    webhook's removal never loses an event already raised.
+
+    It belongs to the session that raised the event (`session`), not to its name: a new
+    session of a deleted one's name starts with no deliveries. A deleted session's deliveries
+    are kept, `session` emptied, under the name it had: the events it raised are still sent
+    (at least once), and they stay the record of what was sent until pruning removes them."""
 
     webhook = models.ForeignKey(Webhook, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="deliveries")
     is_global = models.BooleanField(default=False)
-    session_name = models.CharField(max_length=54, db_index=True)
+    session = models.ForeignKey("sessions_app.Session", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="deliveries",
+                                help_text="Empty once the session is deleted")
+    session_name = models.CharField(max_length=54, db_index=True,
+                                    help_text="The session's name when the event was raised")
     event = models.CharField(max_length=64, db_index=True)
     event_id = models.CharField(max_length=40, db_index=True)
     event_timestamp = models.BigIntegerField(help_text="The envelope's timestamp, ms")

@@ -150,7 +150,7 @@ def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, 
          "reason": change.reason}
         for change in session.history.order_by("-timestamp", "-id")[:HISTORY_SHOWN]
     ]
-    deliveries = (Delivery.objects.filter(session_name=session.name)
+    deliveries = (Delivery.objects.filter(session=session)
                   .aggregate(total=Count("id"),
                              failed=Count("id", filter=Q(status=DeliveryStatus.FAILED))))
     return render(request, "dashboard/session_detail.html", {
@@ -276,8 +276,8 @@ def deliveries(request: HttpRequest) -> HttpResponse:
                for key in ("session", "url", "event", "status")}
     query = Delivery.objects.all()
     urls = shown_urls()
-    if filters["session"]:
-        query = query.filter(session_name=filters["session"])
+    if filters["session"]:  # the session of that name now, not a deleted one's
+        query = query.filter(session__name=filters["session"])
     if filters["url"]:
         query = query.filter(url__in=urls.get(filters["url"], []))
     if filters["event"]:
@@ -322,18 +322,19 @@ COUNTS = ("total", "delivered", "pending", "failed")
 
 def summarise(query: Any) -> list[dict[str, Any]]:
     """Per webhook (its URL, as shown, within a session), per event: how many delivered,
-    pending, failed."""
-    rows = (query.values("session_name", "url", "event")
+    pending, failed. Deleted sessions' deliveries are counted apart from those of a session
+    that has their name now."""
+    rows = (query.values("session_name", "session", "url", "event")
             .annotate(total=Count("id"),
                       delivered=Count("id", filter=Q(status=DeliveryStatus.DELIVERED)),
                       pending=Count("id", filter=Q(status=DeliveryStatus.PENDING)),
                       failed=Count("id", filter=Q(status=DeliveryStatus.FAILED)))
             .order_by("session_name", "url", "event"))
-    hooks: dict[tuple[str, str], dict[str, Any]] = {}
+    hooks: dict[tuple[str, bool, str], dict[str, Any]] = {}
     for item in rows:
-        shown = masked_url(item["url"])
-        hook = hooks.setdefault((item["session_name"], shown), {
-            "session": item["session_name"], "url": shown, "events": {},
+        shown, deleted = masked_url(item["url"]), item["session"] is None
+        hook = hooks.setdefault((item["session_name"], deleted, shown), {
+            "session": item["session_name"], "deleted": deleted, "url": shown, "events": {},
         })
         counts = hook["events"].setdefault(item["event"], {
             "event": item["event"], **dict.fromkeys(COUNTS, 0)})

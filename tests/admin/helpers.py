@@ -86,7 +86,8 @@ def make_delivery(session: Session, *, event: str = "message", event_id: str = "
     envelope = {"id": event_id, "timestamp": 1_741_249_702_485, "event": event,
                 "session": session.name, "metadata": session.metadata, "payload": {}}
     delivery = Delivery.objects.create(
-        webhook=hook, session_name=session.name, event=event, event_id=event_id,
+        webhook=hook, session=session, session_name=session.name, event=event,
+        event_id=event_id,
         event_timestamp=envelope["timestamp"], body=json.dumps(envelope), url=HOOK_URL,
         hmac_key=HMAC_KEY, custom_headers=[{"name": "Authorization", "value": HEADER_TOKEN}],
         retry_policy="constant", retry_delay_seconds=2, retry_attempts=1, status=status,

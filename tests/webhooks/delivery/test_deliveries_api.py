@@ -287,3 +287,21 @@ async def test_a_url_password_is_masked_in_every_answer_and_sent_in_full(
     [request] = receiver.requests[:1]
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(
         b"bob:url-secret").decode()
+
+
+# --- a session deleted, and another of the same name ------------------------------------------
+async def test_a_new_session_of_a_deleted_ones_name_lists_only_its_own_deliveries(
+        api: httpx.AsyncClient, receiver: Receiver) -> None:
+    await create(api, "alpha", hook(receiver.url(), retries=NO_RETRIES))
+    before = await publish("alpha")
+    assert (await api.delete("/api/sessions/alpha")).status_code == 200
+    await create(api, "alpha", hook(receiver.url(), retries=NO_RETRIES))
+    after = await publish("alpha")
+
+    mine = await listed(api, "?session=alpha")
+    everything = await listed(api)
+
+    assert ids(mine) == [after["id"]]
+    # The deleted session's delivery is kept for the record, under the name it had.
+    assert ids(everything) == [after["id"], before["id"]]
+    assert [row["session"] for row in everything] == ["alpha", "alpha"]
