@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from waha_project.masks import MASK, mask, masked_url, unmasked_url
+from waha_project.masks import MASK, mask, masked_url, masked_urls_in, unmasked_url
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -44,3 +44,11 @@ SAVED = "https://bob:s3cret@hooks.example.com/in"
 def test_a_posted_mask_stands_for_the_saved_credentials(posted: str, saved: str | None,
                                                          kept: str) -> None:
     assert unmasked_url(posted, saved) == kept
+
+
+def test_every_url_in_a_text_has_its_password_masked() -> None:
+    text = "message evt_1 → https://bob:pw@a.example.com/x (failed), then http://tok@b:81/ ok"
+
+    assert masked_urls_in(text) == (f"message evt_1 → https://bob:{MASK}@a.example.com/x "
+                                    f"(failed), then http://{MASK}@b:81/ ok")
+    assert masked_urls_in("no url here: a@b") == "no url here: a@b"

@@ -3,10 +3,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from sessions_app.models import Session
+from webhooks_app.models import Delivery
 
 
 @pytest.mark.django_db
@@ -54,3 +60,26 @@ def test_existing_deliveries_go_to_the_session_of_their_name_that_existed_then()
 
     assert tied == {"evt_predecessor": None, "evt_alpha": alpha.pk, "evt_beta": beta.pk,
                     "evt_gamma": None}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_urls_already_in_the_admin_log_get_their_passwords_masked() -> None:
+    before = [("webhooks_app", "0003_delivery_session")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        # The admin's log, its users and content types have the same tables at either state.
+        user = User.objects.create(username="staff")
+        for model, text in [(Delivery, "message evt_1 → https://bob:pw-secret@h.example/ (x)"),
+                            (Session, "alpha")]:
+            LogEntry.objects.create(user=user, content_type=ContentType.objects.get_for_model(
+                model), object_id="1", object_repr=text, action_flag=CHANGE)
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert sorted(LogEntry.objects.values_list("object_repr", flat=True)) == [
+        "alpha", "message evt_1 → https://bob:••••••@h.example/ (x)"]

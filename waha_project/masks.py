@@ -49,6 +49,14 @@ def masked_url(url: str) -> str:
     return f"{scheme}{_mask_userinfo(userinfo)}@{host}{rest}"
 
 
+_URL_IN_TEXT_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#]*")
+
+
+def masked_urls_in(text: str) -> str:
+    """Free text (a row's name, a message) with the password of every URL in it masked."""
+    return _URL_IN_TEXT_RE.sub(lambda match: masked_url(match.group(0)), text)
+
+
 def unmasked_url(shown: str, saved: str | None) -> str:
     """A URL posted from a form that showed `masked_url(saved)`: a masked password (or masked
     user information) stands for the saved one, so editing the rest of the URL keeps it."""
