@@ -20,12 +20,13 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
 from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, pretty_json
 from webhooks_app.admin import WebhookColumns, masked_webhook
-from webhooks_app.models import Webhook
+from webhooks_app.models import Delivery, Webhook
 
 from . import services
 from .errors import SessionNotFound
@@ -35,8 +36,9 @@ log = logging.getLogger("waha.admin")
 
 
 def masked_config(config: object) -> Any:
-    """A copy of a session config with `webhooks[].hmac.key`, `webhooks[].customHeaders[].value`
-    and `proxy.password` masked. Anything not shaped as expected is kept as it is."""
+    """A copy of a session config with the password in `webhooks[].url`, `webhooks[].hmac.key`,
+    `webhooks[].customHeaders[].value` and `proxy.password` masked. Anything not shaped as
+    expected is kept as it is."""
     if not isinstance(config, dict):
         return config
     result = dict(config)
@@ -129,9 +131,9 @@ class StatusHistoryInline(ReadOnlyInline):
 
 class WebhookInline(WebhookColumns, ReadOnlyInline):
     model = Webhook
-    fields = ("position", "url", "events", "hmac", "retries", "custom_header_names")
+    fields = ("position", "shown_url", "events", "hmac", "retries", "custom_header_names")
     readonly_fields = fields
-    exclude = ("hmac_key", "custom_headers")
+    exclude = ("url", "hmac_key", "custom_headers")
 
 
 # --- sessions ---------------------------------------------------------------------------------
@@ -148,7 +150,8 @@ class SessionAdmin(admin.ModelAdmin):
     # The raw fields that carry secrets never reach a form: config is shown masked instead.
     exclude = ("config", "qr_value")
     fieldsets = (
-        (None, {"fields": ("name", "uid", "api_status", "created_at", "updated_at")}),
+        (None, {"fields": ("name", "uid", "api_status", "created_at", "updated_at",
+                           "deliveries")}),
         ("Desired state", {"fields": ("should_run", "generation", "logout_pending")}),
         ("Observed state", {"fields": ("status", "status_changed_at", "applied_generation",
                                        "me_display", "device_jid", "qr_expires_at",
@@ -157,7 +160,8 @@ class SessionAdmin(admin.ModelAdmin):
         ("Config (secrets masked)", {"fields": ("config_display",)}),
     )
     readonly_fields = (
-        "name", "uid", "api_status", "created_at", "updated_at", "should_run", "generation",
+        "name", "uid", "api_status", "created_at", "updated_at", "deliveries", "should_run",
+        "generation",
         "logout_pending", "status", "status_changed_at", "applied_generation", "me_display",
         "device_jid", "qr_expires_at", "last_error", "owner", "lease_expires_at", "lease_live",
         "config_display",
@@ -191,6 +195,14 @@ class SessionAdmin(admin.ModelAdmin):
     @admin.display(description="config")
     def config_display(self, session: Session) -> SafeString:
         return pretty_json(masked_config(session.config))
+
+    @admin.display(description="webhook deliveries")
+    def deliveries(self, session: Session) -> SafeString:
+        """Its own: a deleted session's of the same name are not this one's."""
+        url = reverse("admin:webhooks_app_delivery_changelist")
+        count = Delivery.objects.filter(session=session).count()
+        return format_html('<a href="{}?session__id__exact={}">{} deliver{}</a>', url,
+                           session.pk, count, "y" if count == 1 else "ies")
 
     # --- permissions: nothing is edited in a form
     def has_add_permission(self, request: HttpRequest) -> bool:

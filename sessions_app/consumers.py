@@ -23,6 +23,7 @@ class EventStreamConsumer(Forwarding):
         key = (query.get("x-api-key") or [None])[0] or headers.get(b"x-api-key", b"").decode(
             "latin-1") or None
         if not settings.API_KEY.matches(key):
+            # Closed before it is accepted: the handshake is refused with 403, before any frame.
             await self.close(code=1008)
             return
         session = (query.get("session") or ["*"])[0] or "*"

@@ -1,4 +1,5 @@
-"""Admin pieces both apps use: read-only permissions, masks for secrets, JSON shown as text.
+"""Admin pieces both apps use: read-only permissions, masks for secrets (`masks`), JSON shown
+as text.
 
 Support staff read rows; what they change goes through each app's services, never a form.
 """
@@ -13,12 +14,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-MASK = "••••••"
+from .masks import MASK, mask, masked_url
 
-
-def mask(value: object) -> str:
-    """The mask for a set secret, a dash for an unset one: staff can tell which is which."""
-    return MASK if value else "-"
+__all__ = ["MASK", "ReadOnlyAdmin", "ReadOnlyInline", "ReadOnlyPermissions", "mask",
+           "masked_url", "pretty_json"]
 
 
 def pretty_json(value: object) -> SafeString:

@@ -1,8 +1,8 @@
 """The support staff's view of webhook configs, deliveries and their attempts.
 
 All read-only: webhook rows follow the session config, deliveries are the record of what was
-sent. The one thing staff can do is send a delivery again. HMAC keys are never shown, and
-custom header values (often tokens) are masked.
+sent. The one thing staff can do is send a delivery again. HMAC keys are never shown, custom
+header values (often tokens) and the passwords in URLs are masked.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, mask, pretty_json
+from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, mask, masked_url, pretty_json
 
 from .models import Delivery, DeliveryAttempt, Target, Webhook
 from .services import redeliver
@@ -40,10 +40,13 @@ def masked_headers(headers: object) -> list[Any]:
 
 
 def masked_webhook(config: object) -> object:
-    """A copy of one `config.webhooks` entry with its HMAC key and header values masked."""
+    """A copy of one `config.webhooks` entry with its URL's password, its HMAC key and its
+    header values masked."""
     if not isinstance(config, dict):
         return config
     result = dict(config)
+    if isinstance(result.get("url"), str):
+        result["url"] = masked_url(result["url"])
     hmac = result.get("hmac")
     if isinstance(hmac, dict) and hmac.get("key"):
         result["hmac"] = {**hmac, "key": MASK}
@@ -60,7 +63,15 @@ def header_names(headers: object) -> str:
     return ", ".join(names) or "-"
 
 
-class WebhookColumns:
+class ShownUrl:
+    """The URL column of a webhook or a delivery: its password masked."""
+
+    @admin.display(description="URL")
+    def shown_url(self, row: Webhook | Delivery) -> str:
+        return row.display_url
+
+
+class WebhookColumns(ShownUrl):
     """Admin columns of a Webhook with its secrets masked: shared by its admin and the
     session's inline."""
 
@@ -80,14 +91,28 @@ class WebhookColumns:
 
 @admin.register(Webhook)
 class WebhookAdmin(WebhookColumns, ReadOnlyAdmin):
-    list_display = ("session", "position", "url", "event_list", "hmac", "retries")
+    list_display = ("session", "position", "shown_url", "event_list", "hmac", "retries")
     list_select_related = ("session",)
     list_filter = ("retry_policy",)
-    search_fields = ("session__name", "url")
-    exclude = ("hmac_key", "custom_headers")
-    fields = ("session", "position", "url", "event_list", "hmac", "retry_policy",
+    # Shows the search box; get_search_results below does the matching.
+    search_fields = ("session__name",)
+    search_help_text = "A session name, or a part of the URL as shown (passwords masked)."
+    exclude = ("url", "hmac_key", "custom_headers")
+    fields = ("session", "position", "shown_url", "event_list", "hmac", "retry_policy",
               "retry_delay_seconds", "retry_attempts", "custom_header_names")
     readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Webhook],
+                           search_term: str) -> tuple[QuerySet[Webhook], bool]:
+        # A URL is matched as shown, never in SQL against the stored one: a search must not
+        # tell whether a password contains a term. Webhooks are config entries: few rows.
+        found, _ = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        by_url = [pk for pk, url in queryset.values_list("pk", "url")
+                  if term in masked_url(url).lower()]
+        return queryset.filter(Q(pk__in=found.values("pk")) | Q(pk__in=by_url)), False
 
     @admin.display(description="events")
     def event_list(self, webhook: Webhook) -> str:
@@ -107,20 +132,35 @@ class AttemptInline(ReadOnlyInline):
         excerpt = Truncator(attempt.response_body).chars(RESPONSE_EXCERPT_CHARS)
         return format_html('<span style="word-break: break-all">{}</span>', excerpt)
 
+class DeletedSessionFilter(admin.SimpleListFilter):
+    """A deleted session's deliveries are kept, apart from those of a session of its name."""
+
+    title = "session"
+    parameter_name = "deleted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Existing sessions"), ("yes", "Deleted sessions")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(session__isnull=self.value() == "yes")
+        return queryset
+
+
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("event", "session", "url", "status", "attempts", "last_status_code",
-                    "waiting_until", "created_at")
-    list_filter = ("status", "event", "is_global")
+class DeliveryAdmin(ShownUrl, admin.ModelAdmin):
+    list_display = ("event", "session_column", "shown_url", "status", "attempts",
+                    "last_status_code", "waiting_until", "created_at")
+    list_filter = ("status", "event", "is_global", DeletedSessionFilter)
     search_fields = ("=event_id", "session_name")
     search_help_text = "An event id (evt_…), exactly, or a session name."
     date_hierarchy = "created_at"
     actions = ("send_again",)
     inlines = (AttemptInline,)
-    exclude = ("hmac_key", "custom_headers", "body", "origin", "claim_token")
+    exclude = ("session", "url", "hmac_key", "custom_headers", "body", "origin", "claim_token")
     fieldsets = (
-        (None, {"fields": ("event", "event_id", "event_timestamp", "session_name", "webhook",
-                           "is_global", "url", "custom_header_names", "hmac")}),
+        (None, {"fields": ("event", "event_id", "event_timestamp", "session_column", "webhook",
+                           "is_global", "shown_url", "custom_header_names", "hmac")}),
         ("Progress", {"fields": ("status", "attempts", "last_status_code", "last_error",
                                  "next_attempt_at", "waiting_until", "enqueued_at",
                                  "locked_until", "created_at", "finished_at")}),
@@ -128,16 +168,17 @@ class DeliveryAdmin(admin.ModelAdmin):
         ("Body", {"fields": ("body_display",)}),
     )
     readonly_fields = (
-        "event", "event_id", "event_timestamp", "session_name", "webhook", "is_global", "url",
-        "custom_header_names", "hmac", "status", "attempts", "last_status_code", "last_error",
-        "next_attempt_at", "waiting_until", "enqueued_at", "locked_until", "created_at",
-        "finished_at",
+        "event", "event_id", "event_timestamp", "session_column", "webhook", "is_global",
+        "shown_url", "custom_header_names", "hmac", "status", "attempts", "last_status_code",
+        "last_error", "next_attempt_at", "waiting_until", "enqueued_at", "locked_until",
+        "created_at", "finished_at",
         "retry_policy", "retry_delay_seconds", "retry_attempts", "body_display",
     )
 
     @admin.display(description="session", ordering="session_name")
-    def session(self, delivery: Delivery) -> str:
-        return delivery.session_name
+    def session_column(self, delivery: Delivery) -> str:
+        deleted = " (deleted)" if delivery.session_id is None else ""
+        return f"{delivery.session_name}{deleted}"
 
     @admin.display(description="HMAC key")
     def hmac(self, delivery: Delivery) -> str:

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from django.db import models
 
+from waha_project.masks import masked_url
+
 DEFAULT_RETRY_ATTEMPTS = 15
 DEFAULT_RETRY_DELAY_SECONDS = 2
 RESPONSE_BYTES_KEPT = 20_000
@@ -42,7 +44,12 @@ class Webhook(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.session_id}#{self.position} {self.url}"
+        return f"{self.session_id}#{self.position} {self.display_url}"
+
+    @property
+    def display_url(self) -> str:
+        """The URL as pages and answers show it: its password masked."""
+        return masked_url(self.url)
 
 
 def origin_of(url: str) -> str:
@@ -78,12 +85,21 @@ class DeliveryManager(models.Manager["Delivery"]):
 
 class Delivery(models.Model):
     """One event to one webhook. The target is copied in, so a later config change or the
-    webhook's removal never loses an event already raised."""
+    webhook's removal never loses an event already raised.
+
+    It belongs to the session that raised the event (`session`), not to its name: a new
+    session of a deleted one's name starts with no deliveries. A deleted session's deliveries
+    are kept, `session` emptied, under the name it had: the events it raised are still sent
+    (at least once), and they stay the record of what was sent until pruning removes them."""
 
     webhook = models.ForeignKey(Webhook, on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="deliveries")
     is_global = models.BooleanField(default=False)
-    session_name = models.CharField(max_length=54, db_index=True)
+    session = models.ForeignKey("sessions_app.Session", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="deliveries",
+                                help_text="Empty once the session is deleted")
+    session_name = models.CharField(max_length=54, db_index=True,
+                                    help_text="The session's name when the event was raised")
     event = models.CharField(max_length=64, db_index=True)
     event_id = models.CharField(max_length=40, db_index=True)
     event_timestamp = models.BigIntegerField(help_text="The envelope's timestamp, ms")
@@ -123,11 +139,16 @@ class Delivery(models.Model):
                    models.Index(fields=["origin", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.event_id} → {self.url} ({self.status})"
+        return f"{self.event} {self.event_id} → {self.display_url} ({self.status})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.origin = origin_of(self.url)
         super().save(*args, **kwargs)
+
+    @property
+    def display_url(self) -> str:
+        """The URL as pages and answers show it: its password masked (sent in full)."""
+        return masked_url(self.url)
 
 
 class DeliveryAttempt(models.Model):

@@ -145,7 +145,8 @@ def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[Delivery]:
             continue
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         rows.extend(
-            Delivery(webhook=hook, is_global=hook is None, session_name=envelope["session"],
+            Delivery(webhook=hook, is_global=hook is None, session_id=session_id,
+                     session_name=envelope["session"],
                      event=event, event_id=envelope["id"], event_timestamp=envelope["timestamp"],
                      body=body, next_attempt_at=now, enqueued_at=now, **target)
             for hook, target in targets
@@ -689,7 +690,8 @@ def redeliver(delivery: Delivery) -> Delivery:
         now = timezone.now()
         copy = Delivery.objects.create(
             webhook=delivery.webhook, is_global=delivery.is_global,
-            session_name=delivery.session_name, event=delivery.event,
+            session_id=delivery.session_id, session_name=delivery.session_name,
+            event=delivery.event,
             event_id=delivery.event_id, event_timestamp=delivery.event_timestamp,
             body=delivery.body, url=delivery.url, hmac_key=delivery.hmac_key,
             custom_headers=delivery.custom_headers, retry_policy=delivery.retry_policy,

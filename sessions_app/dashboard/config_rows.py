@@ -14,6 +14,8 @@ from typing import Any, Final, Literal, NamedTuple
 
 from django import forms
 
+from waha_project.masks import masked_url, unmasked_url
+
 INTEGER_RE = re.compile(r"^[+-]?\d+$")
 
 OMIT: Final = object()  # a row's value that is left out of the config
@@ -66,6 +68,20 @@ class Text(Kind):
         if text or self.blank == "written":
             return text
         return DROP_SECTION if self.blank == "drops_section" else OMIT
+
+
+@dataclass(frozen=True)
+class Url(Text):
+    """A URL shown with its password masked; the mask, posted back, keeps the saved one."""
+
+    def initial(self, saved: Any) -> Any:
+        return masked_url(saved) if saved else ""
+
+    def value(self, row: Row, data: Mapping[str, Any], saved: Mapping[str, Any] | None) -> Any:
+        text = super().value(row, data, saved)
+        if not isinstance(text, str):
+            return text
+        return unmasked_url(text, lookup(saved, row.path))
 
 
 def _off() -> bool:
@@ -158,14 +174,26 @@ HEADER_PATH_RE = re.compile(r"^\[(\d+)\](?:\.(\w+))?$")
 
 
 class Headers(Kind):
-    """One `Name: value` a line, for the webhook's customHeaders list."""
+    """One `Name: value` a line, for the webhook's customHeaders list. Values are secrets (a
+    header often carries a token): shown as `Name:` alone, and a blank value keeps the saved
+    value of that header (the first saved one of that name, then the next, ...)."""
 
     def initial(self, saved: Any) -> Any:
-        return "\n".join(f"{header.get('name', '')}: {header.get('value', '')}"
-                         for header in saved or [])
+        return "\n".join(f"{header.get('name', '')}:" for header in saved or []
+                         if isinstance(header, Mapping))
 
     def value(self, row: Row, data: Mapping[str, Any], saved: Mapping[str, Any] | None) -> Any:
-        return parse_headers(data.get(row.field) or "").headers or OMIT
+        kept: dict[str, list[str]] = {}
+        for header in lookup(saved, row.path) or []:
+            if isinstance(header, Mapping) and header.get("value"):
+                kept.setdefault(str(header.get("name", "")).lower(), []).append(
+                    str(header["value"]))
+        headers = parse_headers(data.get(row.field) or "").headers
+        for header in headers:
+            left = kept.get(header["name"].lower())
+            if not header["value"] and left:
+                header["value"] = left.pop(0)
+        return headers or OMIT
 
     def problems(self, raw: Any) -> list[str]:
         return [f"line {number}: expected 'Name: value'"

@@ -5,7 +5,9 @@ Which config value each field shows is written once, in CONFIG_ROWS and WEBHOOK_
 form's initial values, the config built from a post and the field an error goes beside all
 come from those rows.
 
-Secrets (HMAC keys, the proxy password) are never rendered: blank means "keep the saved one".
+Secrets (HMAC keys, the proxy password, custom header values) are never rendered: blank means
+"keep the saved one". A webhook URL's password is shown masked, and the mask posted back keeps
+it.
 Config keys the form does not show (`gows`, `noweb.markOnline`, ...) are kept as they were.
 """
 
@@ -43,6 +45,7 @@ from .config_rows import (
     Secret,
     Switch,
     Text,
+    Url,
     find_row,
     initial_values,
     lookup,
@@ -139,7 +142,8 @@ class WebhookForm(DashboardForm):
     )
     custom_headers = forms.CharField(
         required=False, label="Custom headers", strip=False,
-        help_text="One per line: Name: value",
+        help_text="One per line: Name: value. Saved values are not shown: leave a value blank "
+                  "to keep it.",
         widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
     )
 
@@ -192,7 +196,7 @@ CONFIG_ROWS = (
     Row("noweb.store.fullSync", "store_full_sync", Switch()),
 )
 WEBHOOK_ROWS = (
-    Row("url", "url", Text(blank="written")),
+    Row("url", "url", Url(blank="written")),
     Row("events", "events", Choices()),
     Row("hmac.key", "hmac_key", Secret(clear="hmac_clear")),
     Row("retries.policy", "retries_policy", Text()),

@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from waha_project.errors import DomainError
+from waha_project.masks import masked_url
 from waha_project.timestamps import ms
 from webhooks_app import services as webhook_services
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
@@ -43,6 +44,7 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 DELIVERIES_PER_PAGE = 50
+URLS_LISTED = 200  # webhook URLs offered by the deliveries page's filter
 HISTORY_SHOWN = 50
 
 
@@ -148,7 +150,7 @@ def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, 
          "reason": change.reason}
         for change in session.history.order_by("-timestamp", "-id")[:HISTORY_SHOWN]
     ]
-    deliveries = (Delivery.objects.filter(session_name=session.name)
+    deliveries = (Delivery.objects.filter(session=session)
                   .aggregate(total=Count("id"),
                              failed=Count("id", filter=Q(status=DeliveryStatus.FAILED))))
     return render(request, "dashboard/session_detail.html", {
@@ -273,10 +275,11 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "").strip()
                for key in ("session", "url", "event", "status")}
     query = Delivery.objects.all()
-    if filters["session"]:
-        query = query.filter(session_name=filters["session"])
+    urls = shown_urls()
+    if filters["session"]:  # the session of that name now, not a deleted one's
+        query = query.filter(session__name=filters["session"])
     if filters["url"]:
-        query = query.filter(url=filters["url"])
+        query = query.filter(url__in=urls.get(filters["url"], []))
     if filters["event"]:
         query = query.filter(event=filters["event"])
     if filters["status"] in DeliveryStatus.values:
@@ -291,8 +294,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
         "summary": summary,
         "page": page,
         "session_names": list(Session.objects.order_by("name").values_list("name", flat=True)),
-        "urls": list(Delivery.objects.order_by("url").values_list("url", flat=True)
-                     .distinct()[:200]),
+        "urls": sorted(urls)[:URLS_LISTED],
         "event_names": EventName.values,
         "statuses": DeliveryStatus.values,
         "query": without_page(request),
@@ -306,21 +308,40 @@ def without_page(request: HttpRequest) -> str:
     return params.urlencode()
 
 
+def shown_urls() -> dict[str, list[str]]:
+    """Each delivery URL as the page shows it (password masked), with the stored URLs it
+    stands for: the filter is chosen among the shown ones and matches those."""
+    by_shown: dict[str, list[str]] = {}
+    for url in Delivery.objects.order_by("url").values_list("url", flat=True).distinct():
+        by_shown.setdefault(masked_url(url), []).append(url)
+    return by_shown
+
+
+COUNTS = ("total", "delivered", "pending", "failed")
+
+
 def summarise(query: Any) -> list[dict[str, Any]]:
-    """Per webhook (its URL within a session), per event: how many delivered, pending, failed."""
-    rows = (query.values("session_name", "url", "event")
+    """Per webhook (its URL, as shown, within a session), per event: how many delivered,
+    pending, failed. Deleted sessions' deliveries are counted apart from those of a session
+    that has their name now."""
+    rows = (query.values("session_name", "session", "url", "event")
             .annotate(total=Count("id"),
                       delivered=Count("id", filter=Q(status=DeliveryStatus.DELIVERED)),
                       pending=Count("id", filter=Q(status=DeliveryStatus.PENDING)),
                       failed=Count("id", filter=Q(status=DeliveryStatus.FAILED)))
             .order_by("session_name", "url", "event"))
-    hooks: dict[tuple[str, str], dict[str, Any]] = {}
+    hooks: dict[tuple[str, bool, str], dict[str, Any]] = {}
     for item in rows:
-        hook = hooks.setdefault((item["session_name"], item["url"]), {
-            "session": item["session_name"], "url": item["url"], "events": [],
+        shown, deleted = masked_url(item["url"]), item["session"] is None
+        hook = hooks.setdefault((item["session_name"], deleted, shown), {
+            "session": item["session_name"], "deleted": deleted, "url": shown, "events": {},
         })
-        hook["events"].append(item)
-    return list(hooks.values())
+        counts = hook["events"].setdefault(item["event"], {
+            "event": item["event"], **dict.fromkeys(COUNTS, 0)})
+        for key in COUNTS:
+            counts[key] += item[key]
+    return [{**hook, "events": sorted(hook["events"].values(), key=lambda e: e["event"])}
+            for _, hook in sorted(hooks.items())]
 
 
 @dashboard_view

@@ -19,11 +19,13 @@ HMAC_KEY = "super-secret-hmac"
 PROXY_PASSWORD = "proxy-pass-123"
 QR_VALUE = "2@qr-credential-RmFrZVFSVmFsdWU,abc123"
 HEADER_TOKEN = "Bearer header-token-456"
-SECRETS = (HMAC_KEY, PROXY_PASSWORD, QR_VALUE, HEADER_TOKEN)
+URL_PASSWORD = "url-pass-789"
+SECRETS = (HMAC_KEY, PROXY_PASSWORD, QR_VALUE, HEADER_TOKEN, URL_PASSWORD)
 
 PHONE = "4915112345678"
 ME = {"id": f"{PHONE}@c.us", "pushName": "Ana Support"}
-HOOK_URL = "https://hooks.example.com/whatsapp"
+HOOK_URL = f"https://hook-user:{URL_PASSWORD}@hooks.example.com/whatsapp"
+HOOK_URL_SHOWN = "https://hook-user:••••••@hooks.example.com/whatsapp"
 WORKER = "engine-a"
 
 
@@ -84,7 +86,8 @@ def make_delivery(session: Session, *, event: str = "message", event_id: str = "
     envelope = {"id": event_id, "timestamp": 1_741_249_702_485, "event": event,
                 "session": session.name, "metadata": session.metadata, "payload": {}}
     delivery = Delivery.objects.create(
-        webhook=hook, session_name=session.name, event=event, event_id=event_id,
+        webhook=hook, session=session, session_name=session.name, event=event,
+        event_id=event_id,
         event_timestamp=envelope["timestamp"], body=json.dumps(envelope), url=HOOK_URL,
         hmac_key=HMAC_KEY, custom_headers=[{"name": "Authorization", "value": HEADER_TOKEN}],
         retry_policy="constant", retry_delay_seconds=2, retry_attempts=1, status=status,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
+from sessions_app import services
+from sessions_app.models import Session
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
 
-from .helpers import admin_url, make_delivery, working_session
+from .helpers import HOOK_URL_SHOWN, admin_url, make_delivery, working_session
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +95,26 @@ def test_the_webhook_list_shows_events_and_a_masked_key(admin_client: Client) ->
 
     html = admin_client.get(admin_url(Webhook, "changelist")).content.decode()
 
-    assert "https://hooks.example.com/whatsapp" in html
+    assert HOOK_URL_SHOWN in html
     assert "message, session.status" in html
     assert "••••••" in html
+
+
+def test_a_new_session_of_a_deleted_ones_name_shows_only_its_own_deliveries(
+        admin_client: Client) -> None:
+    old = working_session("alpha")
+    make_delivery(old, event_id="evt_01jold")
+    services.delete_session("alpha")
+    new = working_session("alpha")
+    make_delivery(new, event_id="evt_01jnew")
+
+    page = admin_client.get(admin_url(Session, "change", new.pk)).content.decode()
+    link = re.search(r'<a href="([^"]+)">1 delivery</a>', page)
+    assert link, "no link to its one delivery"
+    own = admin_client.get(html.unescape(link.group(1)))
+    assert [row.event_id for row in own.context["cl"].result_list] == ["evt_01jnew"]
+    assert listed(admin_client, deleted="yes") == ["evt_01jold"]
+    assert listed(admin_client, deleted="no") == ["evt_01jnew"]
+    changelist = admin_client.get(admin_url(Delivery, "changelist")).content.decode()
+    assert changelist.count("alpha (deleted)") == 1
+    assert listed(admin_client, q="alpha") == ["evt_01jnew", "evt_01jold"]  # the record stays

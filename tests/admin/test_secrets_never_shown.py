@@ -1,4 +1,5 @@
-"""No secret (HMAC key, proxy password, custom header value, QR value) reaches any admin page."""
+"""No secret (HMAC key, proxy password, custom header value, URL password, QR value) reaches
+any admin page."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from webhooks_app.models import Delivery, Webhook
 
 from .helpers import (
     HMAC_KEY,
+    HOOK_URL_SHOWN,
     PROXY_PASSWORD,
     SECRETS,
+    URL_PASSWORD,
     admin_url,
     make_delivery,
     make_engine_process,
@@ -81,6 +84,7 @@ def test_masking_keeps_the_shape_and_leaves_the_stored_config_alone() -> None:
 
     shown = masked_config(config)
 
+    assert shown["webhooks"][0]["url"] == HOOK_URL_SHOWN
     assert shown["webhooks"][0]["hmac"] == {"key": MASK}
     assert shown["webhooks"][0]["customHeaders"] == [{"name": "Authorization", "value": MASK}]
     assert shown["proxy"] == {"server": "proxy.example.com:3128", "username": "bob",
@@ -104,3 +108,16 @@ def test_a_search_cannot_probe_for_a_secret(admin_client: Client) -> None:
     for term in (HMAC_KEY, PROXY_PASSWORD, "super-secret"):
         response = admin_client.get(admin_url(Session, "changelist"), {"q": term})
         assert list(response.context["cl"].result_list) == [], term
+
+
+def test_a_webhook_search_cannot_probe_for_a_url_password(admin_client: Client) -> None:
+    working_session()
+
+    def found(term: str) -> list[Webhook]:
+        response = admin_client.get(admin_url(Webhook, "changelist"), {"q": term})
+        return list(response.context["cl"].result_list)
+
+    assert found(URL_PASSWORD) == [] and found("url-pass") == []
+    assert len(found("hooks.example.com/whatsapp")) == 1
+    assert len(found("hook-user")) == 1
+    assert len(found("alpha")) == 1  # the session's name

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from sessions_app import events, services
 from webhooks_app.models import Delivery, DeliveryAttempt
 
 from .conftest import make_session
@@ -78,3 +79,41 @@ def test_a_delivery_held_by_its_receivers_circuit_breaker_says_until_when(browse
     [note] = re.findall(r'<p class="small waiting">.*?</p>', html, re.S)
     assert f'datetime="{until.isoformat()}"' in note
     assert until.strftime("%H:%M:%S") in note
+
+
+def test_url_passwords_are_masked_and_the_filter_takes_the_masked_url(browser):
+    delivery("message", url="https://bob:pw-secret@a.example.com/hook")
+    delivery("session.status", url="https://bob:older-secret@a.example.com/hook")
+    delivery("message.any", url="https://b.example.com/hook")
+    shown = "https://bob:••••••@a.example.com/hook"
+
+    page = browser.get("/dashboard/deliveries/").content.decode()
+    narrowed = browser.get("/dashboard/deliveries/", {"url": shown}).content.decode()
+
+    for html in (page, narrowed):
+        assert "pw-secret" not in html and "older-secret" not in html
+    titles = re.findall(r'<h3 class="hook-title">.*?</h3>', page, re.S)
+    assert sorted(shown in title for title in titles) == [False, True]  # one title each
+    assert f'<option value="{shown}">' in page
+    assert "message</strong>" in narrowed and "session.status</strong>" in narrowed
+    assert "message.any</strong>" not in narrowed
+
+
+def test_a_new_session_of_a_deleted_ones_name_shows_only_its_own_deliveries(browser):
+    hooked = {"webhooks": [{"url": "https://a.example.com/hook", "events": ["*"]}]}
+    old = services.create_session("alpha", hooked, start=False)
+    events.publish(old, "message", {"body": "before"})
+    events.publish(old, "message.any", {"body": "before"})
+    services.delete_session("alpha")
+    new = services.create_session("alpha", hooked, start=False)
+    events.publish(new, "session.status", {"status": "STOPPED"})
+    mine = Delivery.objects.get(session=new)
+
+    page = browser.get("/dashboard/sessions/alpha/").content.decode()
+    narrowed = browser.get("/dashboard/deliveries/", {"session": "alpha"}).content.decode()
+    everything = browser.get("/dashboard/deliveries/").content.decode()
+
+    assert "1 delivery." in re.sub(r"\s+", " ", page)
+    assert re.findall(r"#\d+ [\w.]+</strong>", narrowed) == [f"#{mine.pk} session.status</strong>"]
+    assert len(re.findall(r"#\d+ [\w.]+</strong>", everything)) == 3
+    assert everything.count("alpha (deleted)") == 4  # two rows, a summary title and caption

@@ -319,8 +319,9 @@ def test_the_edit_form_shows_the_saved_config_but_no_secret(browser, settings):
                             ("id_webhooks-0-retries_attempts", "4")]:
         assert f'value="{value}"' in tag(f'id="{field_id}"'), field_id
     assert '<option value="linear" selected>' in html
-    assert "X-Team: support\nX-Env: prod</textarea>" in html
+    assert "X-Team:\nX-Env:</textarea>" in html
     assert "pw-secret" not in html and "hmac-secret" not in html
+    assert "support" not in html and "prod" not in html
 
 
 def test_saved_switches_stay_written_when_turned_off(browser):
@@ -337,3 +338,56 @@ def test_a_proxy_without_a_server_is_not_written(browser):
                           edit_post(proxy_server="", proxy_username="bob"))
     assert answer.status_code == 302
     assert "proxy" not in Session.objects.get(name="shop").config
+
+
+def secret_hook_shop() -> Session:
+    return services.create_session("shop", {
+        "webhooks": [{"url": "https://bob:url-secret@one.example.com/hook?x=1", "events": ["*"],
+                      "customHeaders": [{"name": "Authorization", "value": "Bearer tok-secret"},
+                                        {"name": "X-Env", "value": "prod-secret"}]}],
+    }, start=False)
+
+
+def test_the_edit_form_masks_the_url_password_and_shows_header_names_only(browser):
+    secret_hook_shop()
+
+    html = browser.get("/dashboard/sessions/shop/edit").content.decode()
+
+    assert 'value="https://bob:••••••@one.example.com/hook?x=1"' in html
+    assert "\nAuthorization:\nX-Env:</textarea>" in html
+    for secret in ("url-secret", "tok-secret", "prod-secret"):
+        assert secret not in html
+
+
+def test_the_masked_password_and_blank_header_values_keep_the_saved_ones(browser):
+    secret_hook_shop()
+
+    answer = browser.post("/dashboard/sessions/shop/edit", form_data(
+        **management("webhooks", 1, 1),
+        **webhook(0, url="https://bob:••••••@one.example.com/other", original="0",
+                  custom_headers="Authorization:\nX-Env:\nX-New: added"),
+    ))
+
+    assert answer.status_code == 302
+    [hook] = Session.objects.get(name="shop").config["webhooks"]
+    assert hook["url"] == "https://bob:url-secret@one.example.com/other"
+    assert hook["customHeaders"] == [{"name": "Authorization", "value": "Bearer tok-secret"},
+                                     {"name": "X-Env", "value": "prod-secret"},
+                                     {"name": "X-New", "value": "added"}]
+    assert Webhook.objects.get(session__name="shop").url == hook["url"]
+
+
+def test_typed_credentials_and_header_values_replace_the_saved_ones_and_a_removed_line_goes(
+        browser):
+    secret_hook_shop()
+
+    answer = browser.post("/dashboard/sessions/shop/edit", form_data(
+        **management("webhooks", 1, 1),
+        **webhook(0, url="https://ann:new-pass@one.example.com/hook", original="0",
+                  custom_headers="Authorization: Bearer new-token"),
+    ))
+
+    assert answer.status_code == 302
+    [hook] = Session.objects.get(name="shop").config["webhooks"]
+    assert hook["url"] == "https://ann:new-pass@one.example.com/hook"
+    assert hook["customHeaders"] == [{"name": "Authorization", "value": "Bearer new-token"}]

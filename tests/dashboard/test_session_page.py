@@ -62,6 +62,17 @@ def test_the_timeline_is_newest_first_with_reasons_and_the_last_error_shows(brow
     assert "Could not reach WhatsApp" in html
 
 
+def test_a_webhook_url_is_shown_and_linked_with_its_password_masked(browser):
+    services.create_session("alpha", {"webhooks": [
+        {"url": "https://bob:url-secret@hooks.example.com/in", "events": ["*"]}]}, start=False)
+
+    html = browser.get("/dashboard/sessions/alpha/").content.decode()
+
+    assert "url-secret" not in html and "url%2Dsecret" not in html
+    assert ">https://bob:••••••@hooks.example.com/in</a>" in html
+    assert "&amp;url=https%3A//bob%3A%E2%80%A2" in html
+
+
 def test_an_unknown_session_page_is_not_found(browser):
     answer = browser.get("/dashboard/sessions/ghost/")
     assert answer.status_code == 404

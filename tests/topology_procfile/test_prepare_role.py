@@ -1,8 +1,9 @@
 """`manage.py prepare_role`, run as the Procfile runs it: a child on the product's settings.
 
 The engine, worker and beat roles wait for the web role's migrations, and give up with the
-reason when the schema, the database or Redis is not there in time; the web role refuses to
-make up an API key nobody would see.
+reason when the schema, the database or Redis is not there in time; a role or database that
+does not exist, or a refused password, stops them at once with the commands that fix it; the
+web role refuses to make up an API key nobody would see.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from sessions_app.management.commands.prepare_role import fix_for
 from tests.support.live_server import PROJECT_ROOT, free_port
 from tests.support.stack import Child, Stack, ThrowawayDatabase, product_environment
 
@@ -85,3 +87,68 @@ def test_the_web_role_refuses_to_make_up_an_api_key(
     assert done.returncode == 1
     assert "WAHA_API_KEY is not set (or is too weak)" in done.stderr
     assert "DATABASE_URL" not in done.stderr
+
+
+def test_a_role_that_does_not_exist_stops_at_once_with_the_lines_that_create_it(
+        tmp_path: Path) -> None:
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"  # never reached: the database comes first
+    url = "postgres://waha_no_such_role@127.0.0.1:5432/waha_no_such_db"
+    env = product_environment(tmp_path / "data", url, redis_url)
+    started = time.monotonic()
+
+    done = prepare(env, "engine", "--timeout", "60")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 20
+    assert 'role "waha_no_such_role" does not exist' in done.stderr
+    assert "waiting would not help" in done.stderr
+    assert "createuser -h 127.0.0.1 -p 5432 -U postgres waha_no_such_role" in done.stderr
+    assert ("createdb -h 127.0.0.1 -p 5432 -U postgres -O waha_no_such_role waha_no_such_db"
+            in done.stderr)
+    assert "not ready after" not in done.stderr
+
+
+def test_a_database_that_does_not_exist_stops_at_once_with_the_createdb_line(
+        tmp_path: Path) -> None:
+    url = "postgres://postgres@127.0.0.1:5432/waha_no_such_db"
+    env = product_environment(tmp_path / "data", url, f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+
+    done = prepare(env, "web", "--timeout", "60")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert time.monotonic() - started < 20
+    assert 'database "waha_no_such_db" does not exist' in done.stderr
+    assert "createdb -h 127.0.0.1 -p 5432 -U postgres -O postgres waha_no_such_db" in done.stderr
+    assert "createuser" not in done.stderr
+
+
+def test_a_database_that_does_not_answer_is_still_waited_for(tmp_path: Path) -> None:
+    url = f"postgres://postgres@127.0.0.1:{free_port()}/waha"
+    env = product_environment(tmp_path / "data", url, f"redis://127.0.0.1:{free_port()}/0")
+
+    done = prepare(env, "worker", "--timeout", "1")
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "worker: waiting for the database: the database does not answer" in done.stdout
+    assert "worker: the database was not ready after 1 s" in done.stderr
+
+
+@pytest.mark.parametrize(("message", "fix"), [
+    ('connection failed: FATAL:  password authentication failed for user "waha"',
+     "ALTER ROLE"),
+    ("connection failed: fe_sendauth: no password supplied", "in DATABASE_URL"),
+    ('connection failed: FATAL:  role "waha" is not permitted to log in', "LOGIN"),
+    ('connection failed: FATAL:  no pg_hba.conf entry for host "10.0.0.2"', "pg_hba.conf"),
+])
+def test_a_refused_password_or_login_is_not_waited_for(message: str, fix: str) -> None:
+    assert fix in fix_for(message)
+
+
+@pytest.mark.parametrize("message", [
+    "connection failed: Connection refused",
+    "connection failed: FATAL:  the database system is starting up",
+    "connection failed: FATAL:  sorry, too many clients already",
+])
+def test_a_server_that_may_come_round_is_waited_for(message: str) -> None:
+    assert fix_for(message) == ""

@@ -15,7 +15,8 @@ def _too_long(limit: int) -> dict[str, str]:
 class DeliveryFilter(filters.FilterSet):
     """An empty value (`?status=`) means the filter is not given, as django-filter has it."""
 
-    session = filters.CharFilter(field_name="session_name", max_length=54,
+    # The session of that name now: a deleted session's deliveries are not a new one's.
+    session = filters.CharFilter(field_name="session__name", max_length=54,
                                  help_text="Session name", error_messages=_too_long(54))
     event = filters.CharFilter(max_length=64, help_text="Event name, e.g. message",
                                error_messages=_too_long(64))

@@ -88,6 +88,9 @@ class WebhookDeliverySerializer(WireNames, serializers.ModelSerializer):
 
     session = serializers.CharField(source="session_name")
     eventId = serializers.CharField(source="event_id")
+    url = serializers.CharField(
+        source="display_url",
+        help_text="The webhook URL, its password masked (it is sent to in full).")
     # Null for a global delivery (it has no webhook row) and once its webhook is deleted.
     webhook = serializers.IntegerField(source="webhook_id", allow_null=True)
     global_ = serializers.BooleanField(source="is_global")

@@ -2,7 +2,8 @@
 
 Migrates, then runs daphne (web), the engine runtime on daphne's event loop and a Celery
 worker on a thread. Ctrl-C or SIGTERM stops the engine's clients, releases their leases
-(sessions that were running start again next time) and stops the worker.
+(sessions that were running start again next time) and stops the worker. A port it cannot
+listen on (another process holds it) is one line and exit status 1, so supervisors notice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 log = logging.getLogger("waha")
 
@@ -73,10 +74,19 @@ class Command(BaseCommand):
                               f"(engine: {runtime.engine.name}, data: {settings.DATA_DIR})")
             self.stdout.flush()
 
+        refused: list[str] = []
+
+        class ListeningServer(Server):
+            def listen_error(self, failure: Any) -> None:
+                # daphne logs it and returns as from a clean stop: remember it, exit non-zero.
+                error = getattr(failure.value, "socketError", None) or failure.getErrorMessage()
+                refused.append(str(error))
+                self.stop()
+
         twisted: Any = reactor
         twisted.callWhenRunning(start_background)
         twisted.addSystemEventTrigger("before", "shutdown", stop_background)
-        server = Server(
+        server = ListeningServer(
             application=application,
             endpoints=[f"tcp:port={port}:interface={host}"],
             signal_handlers=True,
@@ -85,6 +95,9 @@ class Command(BaseCommand):
             verbosity=0,
         )
         server.run()
+        if refused:
+            raise CommandError(f"cannot listen on {host}:{port}: {refused[0]}. Stop what holds "
+                               "the port, or choose another with PORT (or WHATSAPP_API_PORT).")
         exit_past_stuck_threads()
 
 

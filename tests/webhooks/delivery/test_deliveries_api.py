@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -262,3 +263,45 @@ async def test_a_failed_delivery_can_be_sent_again(
     assert sent.count(history["failed"]["id"]) == 2
     still = (await api.get(f"/api/webhooks/deliveries/{failed['id']}")).json()
     assert (still["status"], still["attempts"]) == ("failed", 1)
+
+
+# --- secrets ----------------------------------------------------------------------------------
+async def test_a_url_password_is_masked_in_every_answer_and_sent_in_full(
+        api: httpx.AsyncClient, receiver: Receiver, worker: EmbeddedWorker) -> None:
+    url = receiver.url().replace("http://", "http://bob:url-secret@")
+    shown = receiver.url().replace("http://", "http://bob:••••••@")
+    await create(api, "alpha", hook(url, retries=NO_RETRIES))
+    await publish("alpha")
+    await wait_for(lambda: Delivery.objects.filter(status="delivered").aexists(),
+                   message="the delivery")
+
+    [row] = await listed(api)
+    detail = await api.get(f"/api/webhooks/deliveries/{row['id']}")
+    again = await api.post(f"/api/webhooks/deliveries/{row['id']}/redeliver")
+
+    assert row["url"] == shown
+    assert detail.json()["url"] == shown
+    assert again.json()["url"] == shown
+    for answer in (detail, again):
+        assert "url-secret" not in answer.text
+    [request] = receiver.requests[:1]
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(
+        b"bob:url-secret").decode()
+
+
+# --- a session deleted, and another of the same name ------------------------------------------
+async def test_a_new_session_of_a_deleted_ones_name_lists_only_its_own_deliveries(
+        api: httpx.AsyncClient, receiver: Receiver) -> None:
+    await create(api, "alpha", hook(receiver.url(), retries=NO_RETRIES))
+    before = await publish("alpha")
+    assert (await api.delete("/api/sessions/alpha")).status_code == 200
+    await create(api, "alpha", hook(receiver.url(), retries=NO_RETRIES))
+    after = await publish("alpha")
+
+    mine = await listed(api, "?session=alpha")
+    everything = await listed(api)
+
+    assert ids(mine) == [after["id"]]
+    # The deleted session's delivery is kept for the record, under the name it had.
+    assert ids(everything) == [after["id"], before["id"]]
+    assert [row["session"] for row in everything] == ["alpha", "alpha"]
