@@ -37,6 +37,12 @@ Runs:
 - `--no-delivery`: ingest only (no webhook): WAHA events kept per second across the sessions,
   beside the inbox alone (a child reading and deleting the same files, one thread).
 
+Below the table, per run: the CPU time (user + system, from /proc) each of the product's
+processes and nginx spent from the first inbox write to the last receipt, per message kept
+(machine load moves rates, much less the CPU a message costs), and from the product's rows where
+a first attempt's wait went: event → row written (the group commit) and row → attempt start (the
+broker, a free worker, the claim).
+
 A run that has not finished `--deadline` seconds after its first inbox write is cut there and
 its rates are over that window. Figures only: nothing here passes or fails.
 """
