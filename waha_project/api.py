@@ -68,12 +68,15 @@ class WahaSerializer(serializers.Serializer):
         if not isinstance(data, Mapping):
             raise serializers.ValidationError({"non_field_errors": ["must be an object"]})
         if settings.HTTP_STRICT_MODE:
-            unknown = sorted(set(data) - set(self.fields) - set(self.accepted_fields))
+            unknown = self.unknown_fields(data)
             if unknown:
                 raise serializers.ValidationError(
                     {name: ["unknown field (WAHA_HTTP_STRICT_MODE is on)"] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+    def unknown_fields(self, data: Mapping[str, Any]) -> list[str]:
+        return sorted(set(data) - set(self.fields) - set(self.accepted_fields))
 
     def create(self, validated_data: Any) -> Any:  # pragma: no cover - not a model serializer
         raise NotImplementedError
@@ -82,10 +85,29 @@ class WahaSerializer(serializers.Serializer):
         raise NotImplementedError
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
-    """The request body (or query) checked field by field; a 400 naming the field otherwise."""
-    if data is None or data == b"":
-        data = {}
+    """The request body (or query) checked field by field; a 400 naming the field otherwise.
+
+    A body is a JSON object (an empty body counts as `{}`): `null` or an array is refused here,
+    before a serializer could read it as "nothing given".
+    """
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError(
+            {"body": [f"must be a JSON object, got {json_kind(data)}"]}
+        )
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from waha_project.api import (
     OptionalCharField,
@@ -108,9 +110,25 @@ class SessionCreateSerializer(WahaSerializer):
 
 
 class SessionUpdateSerializer(WahaSerializer):
+    """PUT replaces the whole config, so `config` must be given: a body without it (`{}`, a
+    misspelt key) would wipe webhooks, metadata and proxy by mistake. `null` clears on purpose."""
+
     accepted_fields = ("name", "start", "stop")
 
-    config = SessionConfigSerializer(required=False, allow_null=True)
+    config = SessionConfigSerializer(
+        allow_null=True,
+        error_messages={"required": "required: the whole config is replaced (null clears it)"},
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(data, Mapping) and "config" not in data and isinstance(exc.detail, dict):
+                # A misspelt config is the likely cause: name what came instead.
+                for name in self.unknown_fields(data):
+                    exc.detail.setdefault(name, [ErrorDetail("unknown field")])
+            raise
 
 
 class SessionStartLegacySerializer(WahaSerializer):

@@ -212,7 +212,7 @@ async def test_a_body_that_is_not_an_object_answers_400(api):
     response = await api.post("/api/sessions", json=["alpha"])
 
     assert response.status_code == 400
-    assert response.json()["message"] == ["must be an object"]
+    assert response.json()["message"] == ["body: must be a JSON object, got an array"]
 
 
 async def test_a_body_that_is_not_json_answers_400(api):
