@@ -24,8 +24,14 @@ from ..engines import ENGINE_LABEL
 from ..models import Session, SessionStatus
 
 SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
-HOST_PORT_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^\s:@/]+(?::[^\s@/]*)?@)?"
-                          r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?$")
+# host:port, or scheme://host:port; credentials before the host are caught to be refused by name.
+PROXY_SERVER_RE = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<userinfo>[^\s@/]*@)?"
+                             r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})/?$")
+PROXY_SCHEMES = ("http", "https", "socks5")
+# Metadata is copied into every event and every answer: a few ids and labels, not documents.
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 100
+METADATA_MAX_VALUE_LENGTH = 1000
 
 
 class ClientSerializer(WahaSerializer):
@@ -46,9 +52,15 @@ class ProxySerializer(WahaSerializer):
     password = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
 
     def validate_server(self, value: str) -> str:
-        match = HOST_PORT_RE.match(value.strip())
-        if not match or not 0 < int(match.group(1)) < 65536:
+        match = PROXY_SERVER_RE.match(value.strip())
+        if not match or not 0 < int(match["port"]) < 65536:
             raise serializers.ValidationError("must be host:port, e.g. proxy.example.com:3128")
+        if match["scheme"] and match["scheme"].lower() not in PROXY_SCHEMES:
+            raise serializers.ValidationError("the scheme must be http, https or socks5")
+        if match["userinfo"]:
+            raise serializers.ValidationError(
+                "must not hold credentials: put them in username and password"
+            )
         return value.strip()
 
 
@@ -74,13 +86,39 @@ class GowsSerializer(WahaSerializer):
     storage = GowsStorageSerializer(required=False, allow_null=True)
 
 
+class MetadataField(serializers.DictField):
+    """String keys and values, bounded. The keys are checked before the values, so an answer
+    never lists thousands of errors nor echoes a huge key whole."""
+
+    child = StrictCharField(allow_blank=True, max_length=METADATA_MAX_VALUE_LENGTH)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text",
+                          f"At most {METADATA_MAX_KEYS} keys of 1 to {METADATA_MAX_KEY_LENGTH} "
+                          f"characters; values are strings of at most "
+                          f"{METADATA_MAX_VALUE_LENGTH} characters")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            if len(data) > METADATA_MAX_KEYS:
+                raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
+            for key in data:
+                if not key:
+                    raise serializers.ValidationError("a key must not be empty")
+                if len(key) > METADATA_MAX_KEY_LENGTH:
+                    raise serializers.ValidationError(
+                        f"key '{key[:32]}…' is longer than {METADATA_MAX_KEY_LENGTH} characters"
+                    )
+        return dict(super().to_internal_value(data))
+
+
 class SessionConfigSerializer(WahaSerializer):
     accepted_fields = ("webjs", "apps")
 
     debug = StrictBooleanField(required=False, allow_null=True)
     client = ClientSerializer(required=False, allow_null=True)
-    metadata = serializers.DictField(child=StrictCharField(allow_blank=True, max_length=4096),
-                                     required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
     webhooks = serializers.ListField(child=WebhookSerializer(), required=False, allow_null=True,
                                      max_length=32)
     ignore = IgnoreSerializer(required=False, allow_null=True)
@@ -88,10 +126,6 @@ class SessionConfigSerializer(WahaSerializer):
     noweb = NowebSerializer(required=False, allow_null=True)
     gows = GowsSerializer(required=False, allow_null=True)
 
-    def validate_metadata(self, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None and len(value) > 64:
-            raise serializers.ValidationError("at most 64 keys")
-        return value
 
 
 def validate_session_name(value: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from rest_framework import serializers
 
@@ -76,6 +77,12 @@ class WebhookSerializer(WahaSerializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("must be an http or https URL")
+        try:
+            port = urlsplit(value).port
+        except ValueError:  # past 65535
+            port = 0
+        if port is not None and not 0 < port < 65536:
+            raise serializers.ValidationError("the port must be between 1 and 65535")
         refused = check_url_literal(value, TargetPolicy.from_settings())
         if refused:
             raise serializers.ValidationError(f"this address is never contacted: {refused}")
