@@ -4,11 +4,14 @@ rendered with, and the error answers of the schema."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
@@ -23,6 +26,16 @@ from .timestamps import ms
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000  # far past any table, and limit + offset still fits a 64-bit integer
+
+
+class FullMatch(RegexValidator):
+    """A value matching a regular expression as a whole, the way a JSON Schema `pattern` of
+    `^...$` reads it (Django's own validator searches, and its `$` lets a trailing newline
+    through). drf-spectacular writes the pattern into the schema, so clients see the format."""
+
+    def __call__(self, value: Any) -> None:
+        if not cast("re.Pattern[str]", self.regex).fullmatch(str(value)):
+            raise DjangoValidationError(self.message, code=self.code)
 
 
 class StrictBooleanField(serializers.BooleanField):

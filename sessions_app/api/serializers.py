@@ -6,11 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
+from rest_framework.fields import empty
 
 from waha_project.api import (
+    FullMatch,
     OptionalCharField,
     OptionalJSONField,
     StrictBooleanField,
@@ -24,6 +27,9 @@ from ..engines import ENGINE_LABEL
 from ..models import Session, SessionStatus
 
 SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
+SESSION_NAME = FullMatch(SESSION_NAME_RE,
+                         "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)")
+PHONE_NUMBER_RE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
 # host:port, or scheme://host:port; credentials before the host are caught to be refused by name.
 PROXY_SERVER_RE = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<userinfo>[^\s@/]*@)?"
                              r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})/?$")
@@ -128,17 +134,40 @@ class SessionConfigSerializer(WahaSerializer):
 
 
 
-def validate_session_name(value: str) -> None:
-    if value and not SESSION_NAME_RE.fullmatch(value):
-        raise serializers.ValidationError(
-            "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)"
-        )
+class PhoneNumber(FullMatch):
+    """A phone number in international form: digits, a leading + allowed, no leading 0; each
+    way of failing named."""
+
+    def __call__(self, value: Any) -> None:
+        digits = str(value).removeprefix("+")
+        if not digits.isdigit() or not digits.isascii():
+            raise DjangoValidationError("must contain digits only, e.g. 12132132130")
+        if digits.startswith("0"):
+            raise DjangoValidationError(
+                "must be in international form with the country code, without a leading 0"
+            )
+        if not 7 <= len(digits) <= 15:
+            raise DjangoValidationError("must be 7 to 15 digits long")
+        super().__call__(value)  # the documented pattern has the last word
+
+
+class LegacyNameField(StrictCharField):
+    """`name` of WAHA's deprecated routes: required, as the schema says; a missing, null or
+    empty one is WAHA's 422 "Session name is required", which the views answer."""
+
+    def __init__(self) -> None:
+        super().__init__(max_length=54, trim_whitespace=False, validators=[SESSION_NAME])
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is empty or data is None or data == "":
+            return ""
+        return super().run_validation(data)
 
 
 class SessionCreateSerializer(WahaSerializer):
     # Not trimmed: " alpha" is refused like WAHA does, not silently renamed.
     name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           trim_whitespace=False, validators=[validate_session_name])
+                           trim_whitespace=False, validators=[SESSION_NAME])
     config = SessionConfigSerializer(required=False, allow_null=True)
     start = StrictBooleanField(required=False, allow_null=True)
 
@@ -166,37 +195,28 @@ class SessionUpdateSerializer(WahaSerializer):
 
 
 class SessionStartLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           trim_whitespace=False, validators=[validate_session_name])
+    name = LegacyNameField()
     config = SessionConfigSerializer(required=False, allow_null=True)
 
 
 class SessionStopLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+    name = LegacyNameField()
     logout = StrictBooleanField(required=False, allow_null=True)
 
 
 class SessionLogoutLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+    name = LegacyNameField()
 
 
 class RequestCodeSerializer(WahaSerializer):
-    phoneNumber = StrictCharField(max_length=32)
+    # Not trimmed: the schema's pattern is exactly what is accepted.
+    phoneNumber = StrictCharField(max_length=32, trim_whitespace=False,
+                                  validators=[PhoneNumber(PHONE_NUMBER_RE)],
+                                  help_text="International form, digits only: 12132132130")
     method = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=16)
 
     def validate_phoneNumber(self, value: str) -> str:
-        digits = value.strip()
-        if digits.startswith("+"):
-            digits = digits[1:]
-        if not digits.isdigit() or not digits.isascii():
-            raise serializers.ValidationError("must contain digits only, e.g. 12132132130")
-        if digits.startswith("0"):
-            raise serializers.ValidationError(
-                "must be in international form with the country code, without a leading 0"
-            )
-        if not 7 <= len(digits) <= 15:
-            raise serializers.ValidationError("must be 7 to 15 digits long")
-        return digits
+        return value.removeprefix("+")
 
 
 # --- answers ---------------------------------------------------------------------------------
