@@ -35,7 +35,7 @@ class FullMatch(RegexValidator):
 
     def __call__(self, value: Any) -> None:
         if not cast("re.Pattern[str]", self.regex).fullmatch(str(value)):
-            raise DjangoValidationError(self.message, code=self.code)
+            raise DjangoValidationError(self.message, code=self.code, params={"value": value})
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -190,11 +190,13 @@ class BareListPagination(LimitOffsetPagination):
         return schema
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        # allowEmptyValue: `?limit=` is taken as not given, and the schema says so.
         return [
-            {"name": "limit", "in": "query", "required": False,
+            {"name": "limit", "in": "query", "required": False, "allowEmptyValue": True,
              "description": f"How many to answer, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} by default",
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-            {"name": "offset", "in": "query", "required": False, "description": "How many to skip",
+            {"name": "offset", "in": "query", "required": False, "allowEmptyValue": True,
+             "description": "How many to skip",
              "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
         ]
 

@@ -19,6 +19,7 @@ from waha_project.api import (
 )
 
 from ..models import Chat, Contact
+from .serializers import SESSION_NAME
 
 DEFAULT_SESSION = "default"  # WAHA's default when a body names no session
 MAX_TEXT = 65536
@@ -67,6 +68,7 @@ class SendTextSerializer(WahaSerializer):
     accepted_fields = ("linkPreview", "linkPreviewHighQuality", "mentions")
 
     session = StrictCharField(required=False, allow_null=True, max_length=54,
+                              trim_whitespace=False, validators=[SESSION_NAME],
                               help_text=f"Session name; {DEFAULT_SESSION!r} when not given")
     # Not trimmed: " 123@c.us" is refused, not silently changed.
     chatId = StrictCharField(

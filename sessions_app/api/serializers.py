@@ -30,10 +30,16 @@ SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
 SESSION_NAME = FullMatch(SESSION_NAME_RE,
                          "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)")
 PHONE_NUMBER_RE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
-# host:port, or scheme://host:port; credentials before the host are caught to be refused by name.
-PROXY_SERVER_RE = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?(?P<userinfo>[^\s@/]*@)?"
-                             r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(?P<port>\d{1,5})/?$")
 PROXY_SCHEMES = ("http", "https", "socks5")
+# The parts of a proxy address, written so the whole is a pattern the schema can carry: a port
+# from 1 to 65535, and an IPv6 literal that is one (its eight forms of `::` shortening).
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_H = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = (rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}"
+         rf"|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}"
+         rf"|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+         rf"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:))")
+PROXY_SERVER_RE = re.compile(rf"^(?:(?:https?|socks5)://)?(?:\[{_IPV6}\]|[A-Za-z0-9.-]+):{_PORT}/?$")
 # Metadata is copied into every event and every answer: a few ids and labels, not documents.
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 100
@@ -52,22 +58,31 @@ class IgnoreSerializer(WahaSerializer):
     broadcast = StrictBooleanField(required=False, allow_null=True)
 
 
-class ProxySerializer(WahaSerializer):
-    server = StrictCharField(max_length=512)
-    username = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
-    password = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
+class ProxyServer(FullMatch):
+    """`host:port`, or `http://`, `https://` or `socks5://` before it; the wrong scheme and
+    credentials inside (they belong in `username` and `password`) are named."""
 
-    def validate_server(self, value: str) -> str:
-        match = PROXY_SERVER_RE.match(value.strip())
-        if not match or not 0 < int(match["port"]) < 65536:
-            raise serializers.ValidationError("must be host:port, e.g. proxy.example.com:3128")
-        if match["scheme"] and match["scheme"].lower() not in PROXY_SCHEMES:
-            raise serializers.ValidationError("the scheme must be http, https or socks5")
-        if match["userinfo"]:
-            raise serializers.ValidationError(
+    def __call__(self, value: Any) -> None:
+        scheme, separator, address = str(value).partition("://")
+        if separator and scheme not in PROXY_SCHEMES:
+            raise DjangoValidationError("the scheme must be http, https or socks5")
+        if "@" in (address if separator else scheme):
+            raise DjangoValidationError(
                 "must not hold credentials: put them in username and password"
             )
-        return value.strip()
+        super().__call__(value)
+
+
+class ProxySerializer(WahaSerializer):
+    # Not trimmed: the schema's pattern is exactly what is accepted.
+    server = StrictCharField(
+        max_length=512, trim_whitespace=False,
+        validators=[ProxyServer(PROXY_SERVER_RE,
+                                "must be host:port, e.g. proxy.example.com:3128")],
+        help_text="host:port, or http://, https:// or socks5:// and host:port",
+    )
+    username = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
+    password = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
 
 
 class StoreSerializer(WahaSerializer):
@@ -92,26 +107,23 @@ class GowsSerializer(WahaSerializer):
     storage = GowsStorageSerializer(required=False, allow_null=True)
 
 
+@extend_schema_field({
+    "type": "object", "maxProperties": METADATA_MAX_KEYS,
+    "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+    "description": f"At most {METADATA_MAX_KEYS} keys of at most {METADATA_MAX_KEY_LENGTH} "
+                   f"characters; values are strings of at most {METADATA_MAX_VALUE_LENGTH}",
+})
 class MetadataField(serializers.DictField):
     """String keys and values, bounded. The keys are checked before the values, so an answer
     never lists thousands of errors nor echoes a huge key whole."""
 
     child = StrictCharField(allow_blank=True, max_length=METADATA_MAX_VALUE_LENGTH)
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text",
-                          f"At most {METADATA_MAX_KEYS} keys of 1 to {METADATA_MAX_KEY_LENGTH} "
-                          f"characters; values are strings of at most "
-                          f"{METADATA_MAX_VALUE_LENGTH} characters")
-        super().__init__(**kwargs)
-
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, Mapping):
             if len(data) > METADATA_MAX_KEYS:
                 raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
             for key in data:
-                if not key:
-                    raise serializers.ValidationError("a key must not be empty")
                 if len(key) > METADATA_MAX_KEY_LENGTH:
                     raise serializers.ValidationError(
                         f"key '{key[:32]}…' is longer than {METADATA_MAX_KEY_LENGTH} characters"

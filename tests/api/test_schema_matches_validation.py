@@ -167,3 +167,95 @@ async def test_request_code_documents_the_phone_number_it_accepts(api, schema):
         # A valid number reaches the state check: the stopped session answers 422.
         assert matches(pattern, phone) is valid, phone
         assert response.status_code == (422 if valid else 400), (phone, response.json())
+
+
+# --- session config -------------------------------------------------------------------------------
+def component(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(schema["components"]["schemas"][name])
+
+
+PROXY_SERVERS = [
+    ("proxy.example.com:3128", True), ("http://proxy.example.com:3128", True),
+    ("socks5://[2001:db8::1]:1080", True), ("10.0.0.1:65535", True), ("p:1/", True),
+    ("proxy.example.com", False), ("proxy.example.com:0", False), ("p:65536", False),
+    ("p:03128", False), ("ftp://p:21", False), ("HTTP://p:80", False), (" p:80", False),
+    ("p:80 ", False), ("user:pw@p:80", False), ("http://u@p:80", False), ("[BaD]:80", False),
+    ("[1::2::3]:80", False), ("p:80\n", False),
+]
+
+
+async def test_the_proxy_server_pattern_is_what_the_api_accepts(api, schema):
+    pattern = component(schema, "ProxyRequest")["properties"]["server"]["pattern"]
+
+    for server, valid in PROXY_SERVERS:
+        response = await api.post("/api/sessions", json={
+            "name": "alpha", "start": False, "config": {"proxy": {"server": server}}})
+        assert matches(pattern, server) is valid, server
+        assert (response.status_code == 201) is valid, (server, response.json())
+        await api.delete("/api/sessions/alpha")
+
+
+HEADERS = [
+    ({"name": "X-Tenant", "value": "a b"}, True), ({"name": "x_t.1~", "value": ""}, True),
+    ({"name": "X-T", "value": "\t\x7f"}, True),
+    ({"name": "X Tenant", "value": "a"}, False), ({"name": "X-T\n", "value": "a"}, False),
+    ({"name": "", "value": "a"}, False), ({"name": "X-T", "value": "a\nb"}, False),
+    ({"name": "X-T", "value": "é"}, False), ({"name": "X-T", "value": "a\rb"}, False),
+]
+
+
+async def test_the_custom_header_patterns_are_what_the_api_accepts(api, schema):
+    header = component(schema, "CustomHeaderRequest")["properties"]
+    name_pattern = header["name"]["pattern"]
+    [value_schema, _empty] = header["value"]["oneOf"]
+
+    for custom, valid in HEADERS:
+        hook = {"url": "https://example.com/hook", "events": ["*"], "customHeaders": [custom]}
+        response = await api.post("/api/sessions", json={
+            "name": "alpha", "start": False, "config": {"webhooks": [hook]}})
+        documented = (matches(name_pattern, custom["name"])
+                      and matches(value_schema["pattern"], custom["value"]))
+        assert documented is valid, custom
+        assert (response.status_code == 201) is valid, (custom, response.json())
+        await api.delete("/api/sessions/alpha")
+
+
+async def test_webhook_events_are_documented_as_not_empty(schema):
+    events = component(schema, "WebhookRequest")["properties"]["events"]
+
+    assert (events["minItems"], events["maxItems"]) == (1, 64)
+
+
+async def test_metadata_documents_its_limits(schema):
+    metadata = component(schema, "SessionConfigRequest")["properties"]["metadata"]
+
+    assert metadata["maxProperties"] == 50
+    assert metadata["additionalProperties"] == {"type": "string", "maxLength": 1000}
+    assert metadata["nullable"] is True
+
+
+async def test_send_text_documents_the_session_name_it_accepts(api, schema):
+    session = body_schema(schema, "/api/sendText")["properties"]["session"]
+
+    response = await api.post("/api/sendText",
+                              json={"session": "bad name", "chatId": "1@c.us", "text": "hi"})
+
+    assert session["pattern"] == "^[a-zA-Z0-9_-]*$"
+    assert response.status_code == 400
+    assert response.json()["message"][0].startswith("session: ")
+
+
+# --- query parameters whose empty value means "not given" -----------------------------------------
+async def test_the_deliveries_filters_document_an_empty_value_and_their_lengths(api, schema):
+    params = {p["name"]: p for p in schema["paths"]["/api/webhooks/deliveries"]["get"][
+        "parameters"]}
+
+    assert "" in params["status"]["schema"]["enum"]
+    assert params["session"]["schema"]["maxLength"] == 54
+    assert params["event"]["schema"]["maxLength"] == 64
+    assert params["limit"]["allowEmptyValue"] is True
+    assert params["offset"]["allowEmptyValue"] is True
+    for query in ["status=", "session=", "event=", "limit=", "offset="]:
+        assert (await api.get(f"/api/webhooks/deliveries?{query}")).status_code == 200, query
+    for query in [f"session={'s' * 55}", f"event={'e' * 65}", "status=lost"]:
+        assert (await api.get(f"/api/webhooks/deliveries?{query}")).status_code == 400, query
