@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sessions_app.models import Session
+from tests.conftest import API_KEY
 from tests.support.live_server import LiveServer
 from waha_project.parsers import MAX_JSON_DEPTH
 
@@ -50,6 +51,18 @@ async def test_a_body_over_the_limit_answers_413_in_the_error_shape(api, setting
     }
     assert not await Session.objects.aexists()
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.django_db
+def test_djangos_test_client_gets_the_same_413(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+
+    response = client.post("/api/sessions", data=create_body(4097),
+                           content_type="application/json", headers={"X-Api-Key": API_KEY})
+
+    assert response.status_code == 413
+    assert response.json()["statusCode"] == 413
+    assert not Session.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
