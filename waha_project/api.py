@@ -4,11 +4,14 @@ rendered with, and the error answers of the schema."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
@@ -23,6 +26,16 @@ from .timestamps import ms
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000_000  # far past any table, and limit + offset still fits a 64-bit integer
+
+
+class FullMatch(RegexValidator):
+    """A value matching a regular expression as a whole, the way a JSON Schema `pattern` of
+    `^...$` reads it (Django's own validator searches, and its `$` lets a trailing newline
+    through). drf-spectacular writes the pattern into the schema, so clients see the format."""
+
+    def __call__(self, value: Any) -> None:
+        if not cast("re.Pattern[str]", self.regex).fullmatch(str(value)):
+            raise DjangoValidationError(self.message, code=self.code, params={"value": value})
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -68,12 +81,15 @@ class WahaSerializer(serializers.Serializer):
         if not isinstance(data, Mapping):
             raise serializers.ValidationError({"non_field_errors": ["must be an object"]})
         if settings.HTTP_STRICT_MODE:
-            unknown = sorted(set(data) - set(self.fields) - set(self.accepted_fields))
+            unknown = self.unknown_fields(data)
             if unknown:
                 raise serializers.ValidationError(
                     {name: ["unknown field (WAHA_HTTP_STRICT_MODE is on)"] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+    def unknown_fields(self, data: Mapping[str, Any]) -> list[str]:
+        return sorted(set(data) - set(self.fields) - set(self.accepted_fields))
 
     def create(self, validated_data: Any) -> Any:  # pragma: no cover - not a model serializer
         raise NotImplementedError
@@ -100,10 +116,29 @@ def flag_parameter(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, str, enum=list(FLAG_VALUES), description=description)
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
-    """The request body (or query) checked field by field; a 400 naming the field otherwise."""
-    if data is None or data == b"":
-        data = {}
+    """The request body (or query) checked field by field; a 400 naming the field otherwise.
+
+    A body is a JSON object (an empty body counts as `{}`): `null` or an array is refused here,
+    before a serializer could read it as "nothing given".
+    """
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError(
+            {"body": [f"must be a JSON object, got {json_kind(data)}"]}
+        )
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
@@ -173,11 +208,13 @@ class BareListPagination(LimitOffsetPagination):
         return schema
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        # allowEmptyValue: `?limit=` is taken as not given, and the schema says so.
         return [
-            {"name": "limit", "in": "query", "required": False,
+            {"name": "limit", "in": "query", "required": False, "allowEmptyValue": True,
              "description": f"How many to answer, 1 to {MAX_LIMIT}; {DEFAULT_LIMIT} by default",
              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-            {"name": "offset", "in": "query", "required": False, "description": "How many to skip",
+            {"name": "offset", "in": "query", "required": False, "allowEmptyValue": True,
+             "description": "How many to skip",
              "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}},
         ]
 

@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -117,6 +118,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(400, flatten_validation(exc.detail)), status=400)
     if isinstance(exc, exceptions.ParseError):
         return Response(error_body(400, [f"body: {exc.detail}"]), status=400)
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"Request body too large: at most {limit} bytes (WAHA_HTTP_MAX_BODY_BYTES)"
+        return Response(error_body(413, message), status=413)
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unhandled error in %s", context.get("view"))

@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["waha_project.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "waha_project.errors.exception_handler",
     # `format` is a query parameter of WAHA's QR route, not a renderer switch.
@@ -230,6 +230,9 @@ API_KEY_RAW = env_str("WAHA_API_KEY")
 NO_API_KEY = env_bool("WAHA_NO_API_KEY", False)
 API_KEY_EXCLUDE_PATHS = [p.strip("/") for p in env_list("WHATSAPP_API_KEY_EXCLUDE_PATH")]
 HTTP_STRICT_MODE = env_bool("WAHA_HTTP_STRICT_MODE", False)
+# The largest request body read; a larger one answers 413. 10 MiB leaves room for a photo sent
+# as base64 (a third larger than the file) while keeping a request's memory bounded.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("WAHA_HTTP_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 HTTP_PORT = env_int("PORT", env_int("WHATSAPP_API_PORT", 3000, minimum=1, maximum=65535),
                     minimum=1, maximum=65535)

@@ -66,6 +66,7 @@ ALWAYS_REFUSED = _nets(
     ("169.254.169.254/32", "a cloud metadata address"),
     ("fd00:ec2::254/128", "a cloud metadata address"),
     ("100.100.100.200/32", "a cloud metadata address"),
+    ("192.0.0.192/32", "a cloud metadata address"),
     ("169.254.0.0/16", "a link-local address"),
     ("fe80::/10", "a link-local address"),
     ("0.0.0.0/8", "an unspecified address"),

@@ -23,7 +23,8 @@ log = logging.getLogger("waha.api")
 M = TypeVar("M", bound=Model)
 
 CHAT_ID_PARAM = OpenApiParameter("chatId", str, OpenApiParameter.PATH,
-                                 description="Chat id, e.g. 123@c.us or 123-456@g.us")
+                                 description="Chat id, e.g. 123@c.us or 123-456@g.us",
+                                 pattern=m.STORED_CHAT_ID_RE.pattern)
 
 
 def page_query(serializer_class: type[serializers.Serializer], request: Request

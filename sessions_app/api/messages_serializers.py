@@ -11,6 +11,7 @@ from waha_project.api import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     MAX_OFFSET,
+    FullMatch,
     OptionalCharField,
     StrictCharField,
     WahaSerializer,
@@ -18,6 +19,7 @@ from waha_project.api import (
 )
 
 from ..models import Chat, Contact
+from .serializers import SESSION_NAME
 
 DEFAULT_SESSION = "default"  # WAHA's default when a body names no session
 MAX_TEXT = 65536
@@ -66,21 +68,19 @@ class SendTextSerializer(WahaSerializer):
     accepted_fields = ("linkPreview", "linkPreviewHighQuality", "mentions")
 
     session = StrictCharField(required=False, allow_null=True, max_length=54,
+                              trim_whitespace=False, validators=[SESSION_NAME],
                               help_text=f"Session name; {DEFAULT_SESSION!r} when not given")
     # Not trimmed: " 123@c.us" is refused, not silently changed.
-    chatId = StrictCharField(max_length=128, trim_whitespace=False,
-                             help_text="123@c.us, <id>@g.us, <id>@newsletter or <id>@lid")
+    chatId = StrictCharField(
+        max_length=128, trim_whitespace=False,
+        validators=[FullMatch(CHAT_ID_RE, "must be a chat id: <digits>@c.us, <id>@g.us, "
+                                          "<id>@newsletter or <id>@lid")],
+        help_text="123@c.us, <id>@g.us, <id>@newsletter or <id>@lid",
+    )
     text = StrictCharField(max_length=MAX_TEXT, trim_whitespace=False,
                            error_messages={"blank": "must not be empty"})
     reply_to = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=255,
                                help_text="The id of the message to reply to")
-
-    def validate_chatId(self, value: str) -> str:
-        if not CHAT_ID_RE.fullmatch(value):
-            raise serializers.ValidationError(
-                "must be a chat id: <digits>@c.us, <id>@g.us, <id>@newsletter or <id>@lid"
-            )
-        return value
 
 
 # --- answers -------------------------------------------------------------------------------------

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.fields import empty
 
 from waha_project.api import (
+    FullMatch,
     OptionalCharField,
     StrictBooleanField,
     StrictCharField,
@@ -23,8 +28,23 @@ from ..engines import ENGINE_LABEL
 from ..models import Session, SessionStatus
 
 SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
-HOST_PORT_RE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(?:[^\s:@/]+(?::[^\s@/]*)?@)?"
-                          r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?$")
+SESSION_NAME = FullMatch(SESSION_NAME_RE,
+                         "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)")
+PHONE_NUMBER_RE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
+PROXY_SCHEMES = ("http", "https", "socks5")
+# The parts of a proxy address, written so the whole is a pattern the schema can carry: a port
+# from 1 to 65535, and an IPv6 literal that is one (its eight forms of `::` shortening).
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_H = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = (rf"(?:(?:{_H}:){{7}}{_H}|(?:{_H}:){{1,7}}:|(?:{_H}:){{1,6}}:{_H}"
+         rf"|(?:{_H}:){{1,5}}(?::{_H}){{1,2}}|(?:{_H}:){{1,4}}(?::{_H}){{1,3}}"
+         rf"|(?:{_H}:){{1,3}}(?::{_H}){{1,4}}|(?:{_H}:){{1,2}}(?::{_H}){{1,5}}"
+         rf"|{_H}:(?::{_H}){{1,6}}|:(?:(?::{_H}){{1,7}}|:))")
+PROXY_SERVER_RE = re.compile(rf"^(?:(?:https?|socks5)://)?(?:\[{_IPV6}\]|[A-Za-z0-9.-]+):{_PORT}/?$")
+# Metadata is copied into every event and every answer: a few ids and labels, not documents.
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 100
+METADATA_MAX_VALUE_LENGTH = 1000
 
 
 class ClientSerializer(WahaSerializer):
@@ -39,16 +59,31 @@ class IgnoreSerializer(WahaSerializer):
     broadcast = StrictBooleanField(required=False, allow_null=True)
 
 
+class ProxyServer(FullMatch):
+    """`host:port`, or `http://`, `https://` or `socks5://` before it; the wrong scheme and
+    credentials inside (they belong in `username` and `password`) are named."""
+
+    def __call__(self, value: Any) -> None:
+        scheme, separator, address = str(value).partition("://")
+        if separator and scheme not in PROXY_SCHEMES:
+            raise DjangoValidationError("the scheme must be http, https or socks5")
+        if "@" in (address if separator else scheme):
+            raise DjangoValidationError(
+                "must not hold credentials: put them in username and password"
+            )
+        super().__call__(value)
+
+
 class ProxySerializer(WahaSerializer):
-    server = StrictCharField(max_length=512)
+    # Not trimmed: the schema's pattern is exactly what is accepted.
+    server = StrictCharField(
+        max_length=512, trim_whitespace=False,
+        validators=[ProxyServer(PROXY_SERVER_RE,
+                                "must be host:port, e.g. proxy.example.com:3128")],
+        help_text="host:port, or http://, https:// or socks5:// and host:port",
+    )
     username = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
     password = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=256)
-
-    def validate_server(self, value: str) -> str:
-        match = HOST_PORT_RE.match(value.strip())
-        if not match or not 0 < int(match.group(1)) < 65536:
-            raise serializers.ValidationError("must be host:port, e.g. proxy.example.com:3128")
-        return value.strip()
 
 
 class StoreSerializer(WahaSerializer):
@@ -73,13 +108,36 @@ class GowsSerializer(WahaSerializer):
     storage = GowsStorageSerializer(required=False, allow_null=True)
 
 
+@extend_schema_field({
+    "type": "object", "maxProperties": METADATA_MAX_KEYS,
+    "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+    "description": f"At most {METADATA_MAX_KEYS} keys of at most {METADATA_MAX_KEY_LENGTH} "
+                   f"characters; values are strings of at most {METADATA_MAX_VALUE_LENGTH}",
+})
+class MetadataField(serializers.DictField):
+    """String keys and values, bounded. The keys are checked before the values, so an answer
+    never lists thousands of errors nor echoes a huge key whole."""
+
+    child = StrictCharField(allow_blank=True, max_length=METADATA_MAX_VALUE_LENGTH)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, Mapping):
+            if len(data) > METADATA_MAX_KEYS:
+                raise serializers.ValidationError(f"at most {METADATA_MAX_KEYS} keys")
+            for key in data:
+                if len(key) > METADATA_MAX_KEY_LENGTH:
+                    raise serializers.ValidationError(
+                        f"key '{key[:32]}…' is longer than {METADATA_MAX_KEY_LENGTH} characters"
+                    )
+        return dict(super().to_internal_value(data))
+
+
 class SessionConfigSerializer(WahaSerializer):
     accepted_fields = ("webjs", "apps")
 
     debug = StrictBooleanField(required=False, allow_null=True)
     client = ClientSerializer(required=False, allow_null=True)
-    metadata = serializers.DictField(child=StrictCharField(allow_blank=True, max_length=4096),
-                                     required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
     webhooks = serializers.ListField(child=WebhookSerializer(), required=False, allow_null=True,
                                      max_length=32)
     ignore = IgnoreSerializer(required=False, allow_null=True)
@@ -87,65 +145,91 @@ class SessionConfigSerializer(WahaSerializer):
     noweb = NowebSerializer(required=False, allow_null=True)
     gows = GowsSerializer(required=False, allow_null=True)
 
-    def validate_metadata(self, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None and len(value) > 64:
-            raise serializers.ValidationError("at most 64 keys")
-        return value
 
 
-def validate_session_name(value: str) -> None:
-    if value and not SESSION_NAME_RE.fullmatch(value):
-        raise serializers.ValidationError(
-            "may contain only letters, digits, '_' and '-' (^[a-zA-Z0-9_-]*$)"
-        )
+class PhoneNumber(FullMatch):
+    """A phone number in international form: digits, a leading + allowed, no leading 0; each
+    way of failing named."""
+
+    def __call__(self, value: Any) -> None:
+        digits = str(value).removeprefix("+")
+        if not digits.isdigit() or not digits.isascii():
+            raise DjangoValidationError("must contain digits only, e.g. 12132132130")
+        if digits.startswith("0"):
+            raise DjangoValidationError(
+                "must be in international form with the country code, without a leading 0"
+            )
+        if not 7 <= len(digits) <= 15:
+            raise DjangoValidationError("must be 7 to 15 digits long")
+        super().__call__(value)  # the documented pattern has the last word
+
+
+class LegacyNameField(StrictCharField):
+    """`name` of WAHA's deprecated routes: required, as the schema says; a missing, null or
+    empty one is WAHA's 422 "Session name is required", which the views answer."""
+
+    def __init__(self) -> None:
+        super().__init__(max_length=54, trim_whitespace=False, validators=[SESSION_NAME])
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if data is empty or data is None or data == "":
+            return ""
+        return super().run_validation(data)
 
 
 class SessionCreateSerializer(WahaSerializer):
     # Not trimmed: " alpha" is refused like WAHA does, not silently renamed.
     name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           trim_whitespace=False, validators=[validate_session_name])
+                           trim_whitespace=False, validators=[SESSION_NAME])
     config = SessionConfigSerializer(required=False, allow_null=True)
     start = StrictBooleanField(required=False, allow_null=True)
 
 
 class SessionUpdateSerializer(WahaSerializer):
+    """PUT replaces the whole config, so `config` must be given: a body without it (`{}`, a
+    misspelt key) would wipe webhooks, metadata and proxy by mistake. `null` clears on purpose."""
+
     accepted_fields = ("name", "start", "stop")
 
-    config = SessionConfigSerializer(required=False, allow_null=True)
+    config = SessionConfigSerializer(
+        allow_null=True,
+        error_messages={"required": "required: the whole config is replaced (null clears it)"},
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(data, Mapping) and "config" not in data and isinstance(exc.detail, dict):
+                # A misspelt config is the likely cause: name what came instead.
+                for name in self.unknown_fields(data):
+                    exc.detail.setdefault(name, [ErrorDetail("unknown field")])
+            raise
 
 
 class SessionStartLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54,
-                           trim_whitespace=False, validators=[validate_session_name])
+    name = LegacyNameField()
     config = SessionConfigSerializer(required=False, allow_null=True)
 
 
 class SessionStopLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+    name = LegacyNameField()
     logout = StrictBooleanField(required=False, allow_null=True)
 
 
 class SessionLogoutLegacySerializer(WahaSerializer):
-    name = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
+    name = LegacyNameField()
 
 
 class RequestCodeSerializer(WahaSerializer):
-    phoneNumber = StrictCharField(max_length=32)
+    # Not trimmed: the schema's pattern is exactly what is accepted.
+    phoneNumber = StrictCharField(max_length=32, trim_whitespace=False,
+                                  validators=[PhoneNumber(PHONE_NUMBER_RE)],
+                                  help_text="International form, digits only: 12132132130")
     method = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=16)
 
     def validate_phoneNumber(self, value: str) -> str:
-        digits = value.strip()
-        if digits.startswith("+"):
-            digits = digits[1:]
-        if not digits.isdigit() or not digits.isascii():
-            raise serializers.ValidationError("must contain digits only, e.g. 12132132130")
-        if digits.startswith("0"):
-            raise serializers.ValidationError(
-                "must be in international form with the country code, without a leading 0"
-            )
-        if not 7 <= len(digits) <= 15:
-            raise serializers.ValidationError("must be 7 to 15 digits long")
-        return digits
+        return value.removeprefix("+")
 
 
 # --- answers ---------------------------------------------------------------------------------

@@ -103,8 +103,11 @@ class SessionViewSet(viewsets.ViewSet):
         return Response(info(services.update_config(name, config_of(body))))
 
     @extend_schema(summary="Delete a session", parameters=[NAME_PARAM],
-                   responses={200: None, 401: E401})
+                   responses={200: None, 400: E400, 401: E401})
     def destroy(self, request: Request, name: str) -> Response:
+        # Idempotent, but a name no session can have is a mistake, not a deleted session.
+        if not s.SESSION_NAME_RE.fullmatch(name):
+            raise exceptions.ValidationError({"name": [s.SESSION_NAME.message]})
         services.delete_session(name)
         return Response(status=status.HTTP_200_OK)
 
@@ -157,6 +160,12 @@ class LegacyRouteView(APIView):
     """
 
     session_name = ""
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        """What OPTIONS and a 405 list: the route's own POST. The session so named documents
+        its own methods under `/api/sessions/{name}`."""
+        return ["POST", "OPTIONS"]
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> HttpResponse:

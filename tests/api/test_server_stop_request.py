@@ -33,7 +33,7 @@ async def test_a_stop_answers_201_stopping_and_stops_gracefully_unless_forced(
 @pytest.mark.parametrize(("body", "message"), [
     ({"force": "yes"}, "force: must be a boolean (true or false)"),
     ({"force": 1}, "force: must be a boolean (true or false)"),
-    ([], "must be an object"),
+    ([], "body: must be a JSON object, got an array"),
 ])
 async def test_a_bad_body_is_a_400_naming_the_field_and_stops_nothing(api, stops, body, message):
     response = await api.post("/api/server/stop", json=body)

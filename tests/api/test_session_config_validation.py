@@ -28,7 +28,11 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
     ({"metadata": {"nested": {"a": "b"}}}, "config.metadata.nested: must be a string"),
     ({"metadata": "user=1"},
      'config.metadata: Expected a dictionary of items but got type "str".'),
-    ({"metadata": {f"k{i}": "v" for i in range(65)}}, "config.metadata: at most 64 keys"),
+    ({"metadata": {f"k{i}": "v" for i in range(51)}}, "config.metadata: at most 50 keys"),
+    ({"metadata": {"k" * 101: "v"}},
+     "config.metadata: key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk…' is longer than 100 characters"),
+    ({"metadata": {"note": "v" * 1001}},
+     "config.metadata.note: Ensure this field has no more than 1000 characters."),
     # webhooks
     ({"webhooks": WEBHOOK}, 'config.webhooks: Expected a list of items but got type "dict".'),
     ({"webhooks": ["https://example.com"]}, "config.webhooks[0]: must be an object"),
@@ -37,6 +41,13 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
      "config.webhooks[0].url: must be an http or https URL"),
     ({"webhooks": [{**WEBHOOK, "url": "not a url"}]},
      "config.webhooks[0].url: Enter a valid URL."),
+    ({"webhooks": [{**WEBHOOK, "url": "https://example.com:99999/hook"}]},
+     "config.webhooks[0].url: the port must be between 1 and 65535"),
+    ({"webhooks": [{**WEBHOOK, "url": "http://example.com:0/hook"}]},
+     "config.webhooks[0].url: the port must be between 1 and 65535"),
+    ({"webhooks": [{**WEBHOOK, "url": "http://192.0.0.192/opc/v2/instance/"}]},
+     "config.webhooks[0].url: this address is never contacted: 192.0.0.192 is a cloud "
+     "metadata address"),
     ({"webhooks": [WEBHOOK, {**WEBHOOK, "url": None}]},
      "config.webhooks[1].url: This field may not be null."),
     ({"webhooks": [{"url": "https://example.com/hook"}]},
@@ -98,6 +109,28 @@ BAD_CONFIGS: list[tuple[dict[str, Any], str]] = [
      "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
     ({"proxy": {"server": "proxy.example.com:3128", "password": 1234}},
      "config.proxy.password: must be a string"),
+    ({"proxy": {"server": "ftp://proxy.example.com:3128"}},
+     "config.proxy.server: the scheme must be http, https or socks5"),
+    ({"proxy": {"server": "socks4://proxy.example.com:1080"}},
+     "config.proxy.server: the scheme must be http, https or socks5"),
+    ({"proxy": {"server": "SOCKS5://proxy.example.com:1080"}},
+     "config.proxy.server: the scheme must be http, https or socks5"),
+    ({"proxy": {"server": " proxy.example.com:3128"}},
+     "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
+    ({"proxy": {"server": "proxy.example.com:65536"}},
+     "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
+    ({"proxy": {"server": "proxy.example.com:03128"}},
+     "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
+    ({"proxy": {"server": "http://[BaD]:3128"}},
+     "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
+    ({"proxy": {"server": "[1::2::3]:3128"}},
+     "config.proxy.server: must be host:port, e.g. proxy.example.com:3128"),
+    ({"proxy": {"server": "http://user:pw@proxy.example.com:3128"}},
+     "config.proxy.server: must not hold credentials: put them in username and password"),
+    ({"proxy": {"server": "user@proxy.example.com:3128"}},
+     "config.proxy.server: must not hold credentials: put them in username and password"),
+    ({"proxy": {"server": "socks5://:secret@proxy.example.com:1080"}},
+     "config.proxy.server: must not hold credentials: put them in username and password"),
     # noweb
     ({"noweb": {"store": {"enabled": "yes"}}},
      "config.noweb.store.enabled: must be a boolean (true or false)"),
@@ -212,7 +245,7 @@ async def test_a_body_that_is_not_an_object_answers_400(api):
     response = await api.post("/api/sessions", json=["alpha"])
 
     assert response.status_code == 400
-    assert response.json()["message"] == ["must be an object"]
+    assert response.json()["message"] == ["body: must be a JSON object, got an array"]
 
 
 async def test_a_body_that_is_not_json_answers_400(api):
@@ -297,7 +330,7 @@ async def test_a_full_valid_config_is_stored_as_sent(api):
             "customHeaders": [{"name": "X-Tenant", "value": " spaced "}],
         }],
         "ignore": {"status": True, "groups": False, "channels": True, "broadcast": False},
-        "proxy": {"server": "http://user:pw@proxy.example.com:3128", "username": "u",
+        "proxy": {"server": "http://proxy.example.com:3128", "username": "u",
                   "password": "p"},
         "noweb": {"store": {"enabled": True, "fullSync": False}, "markOnline": True},
         "gows": {"storage": {"messages": True, "groups": True, "chats": True, "labels": False,
@@ -310,6 +343,42 @@ async def test_a_full_valid_config_is_stored_as_sent(api):
     assert response.status_code == 201, response.json()
     assert response.json()["config"] == config
     assert (await Session.objects.aget(name="alpha")).config == config
+
+
+@pytest.mark.parametrize("server", [
+    "proxy.example.com:3128", "http://proxy.example.com:3128", "https://proxy.example.com:443",
+    "socks5://proxy.example.com:1080", "10.0.0.1:3128", "proxy.example.com:1",
+    "[2001:db8::1]:3128", "socks5://[::1]:1080", "[fe80:0:0:0:0:0:0:1]:8080",
+    "http://proxy.example.com:65535/",
+])
+async def test_a_proxy_server_of_a_supported_form_is_accepted(api, server):
+    response = await api.post("/api/sessions", json={
+        "name": "alpha", "start": False,
+        "config": {"proxy": {"server": server, "username": "u", "password": "p"}},
+    })
+
+    assert response.status_code == 201, response.json()
+
+
+async def test_metadata_at_its_limits_is_accepted(api):
+    metadata = {f"{i:02d}" + "k" * 98: "v" * 1000 for i in range(50)}
+
+    response = await api.post("/api/sessions", json={"name": "alpha", "start": False,
+                                                     "config": {"metadata": metadata}})
+
+    assert response.status_code == 201, response.json()
+    assert (await Session.objects.aget(name="alpha")).config == {"metadata": metadata}
+
+
+async def test_a_refused_metadata_key_is_named_without_echoing_it_whole(api):
+    key = "x" * 1_000_000
+
+    response = await api.post("/api/sessions", json={"name": "alpha", "start": False,
+                                                     "config": {"metadata": {key: "v" * 5000}}})
+
+    assert response.status_code == 400
+    [message] = response.json()["message"]
+    assert message.startswith("config.metadata: key 'xxxx") and len(message) < 200
 
 
 # --- unknown fields -------------------------------------------------------------------------------

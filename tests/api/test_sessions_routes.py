@@ -186,7 +186,7 @@ async def test_a_bad_all_flag_answers_400(api):
     ("GET", "/api/sessions/ghost/me"),
 ])
 async def test_an_unknown_session_answers_404(api, method, path):
-    response = await api.request(method, path, json={} if method == "PUT" else None)
+    response = await api.request(method, path, json={"config": None} if method == "PUT" else None)
 
     assert response.status_code == 404
     assert response.json() == {"statusCode": 404, "message": "Session not found",
@@ -293,11 +293,11 @@ async def test_put_replaces_the_whole_config_without_merging(api):
     assert (await Session.objects.aget(name="alpha")).config == {"metadata": {"b": "2"}}
 
 
-async def test_put_without_a_config_clears_it(api):
+async def test_put_with_a_null_config_clears_it(api):
     await api.post("/api/sessions", json={"name": "alpha", "start": False,
                                           "config": {"debug": True}})
 
-    response = await api.put("/api/sessions/alpha", json={})
+    response = await api.put("/api/sessions/alpha", json={"config": None})
 
     assert response.status_code == 200
     assert response.json()["config"] is None

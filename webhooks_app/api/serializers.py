@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from waha_project.api import (
+    FullMatch,
     MillisecondsField,
     OptionalCharField,
     StrictCharField,
@@ -24,6 +27,7 @@ from ..subscriptions import ALL, EventName
 from ..transport import TargetPolicy, check_url_literal
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+HEADER_VALUE_RE = re.compile(r"^[\x01-\x09\x0b\x0c\x0e-\x7f]*$")
 MAX_RETRY_ATTEMPTS = 100
 MAX_RETRY_DELAY_SECONDS = 86_400
 
@@ -40,25 +44,31 @@ class RetriesSerializer(WahaSerializer):
                                   max_value=MAX_RETRY_ATTEMPTS)
 
 
+class HeaderValue(FullMatch):
+    """ASCII without CR, LF or NUL, each way of failing named: HTTP sends header values as
+    ASCII, and a line break would end the header."""
+
+    def __call__(self, value: Any) -> None:
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise DjangoValidationError("must not contain CR, LF or NUL characters")
+        if not value.isascii():
+            raise DjangoValidationError("must contain ASCII characters only")
+        super().__call__(value)
+
+
 class CustomHeaderSerializer(WahaSerializer):
-    name = StrictCharField(max_length=256)
-    value = StrictCharField(allow_blank=True, max_length=8192, trim_whitespace=False)
+    name = StrictCharField(
+        max_length=256, trim_whitespace=False,
+        validators=[FullMatch(HEADER_NAME_RE, "'%(value)s' is not a valid header name")],
+    )
+    value = StrictCharField(allow_blank=True, max_length=8192, trim_whitespace=False,
+                            validators=[HeaderValue(HEADER_VALUE_RE)])
 
     def validate_name(self, value: str) -> str:
-        if not HEADER_NAME_RE.match(value):
-            raise serializers.ValidationError(f"'{value}' is not a valid header name")
         if value.lower() in RESERVED_HEADERS:
             raise serializers.ValidationError(
                 f"'{value}' is set by the server and cannot be overridden"
             )
-        return value
-
-    def validate_value(self, value: str) -> str:
-        if "\r" in value or "\n" in value or "\x00" in value:
-            raise serializers.ValidationError("must not contain CR, LF or NUL characters")
-        if not value.isascii():
-            # HTTP header values are sent as ASCII; anything else could never be delivered.
-            raise serializers.ValidationError("must contain ASCII characters only")
         return value
 
 
@@ -66,7 +76,7 @@ class WebhookSerializer(WahaSerializer):
     url = serializers.URLField(max_length=2048)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=[*EventName.values, ALL]),
-        allow_empty=False, max_length=64,
+        allow_empty=False, min_length=1, max_length=64,
     )
     hmac = HmacSerializer(required=False, allow_null=True)
     retries = RetriesSerializer(required=False, allow_null=True)
@@ -76,6 +86,12 @@ class WebhookSerializer(WahaSerializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("must be an http or https URL")
+        try:
+            port = urlsplit(value).port
+        except ValueError:  # past 65535
+            port = 0
+        if port is not None and not 0 < port < 65536:
+            raise serializers.ValidationError("the port must be between 1 and 65535")
         refused = check_url_literal(value, TargetPolicy.from_settings())
         if refused:
             raise serializers.ValidationError(f"this address is never contacted: {refused}")

@@ -17,16 +17,26 @@ from rest_framework.response import Response
 from waha_project.api import E400, E401, BareListPagination, ErrorSerializer
 
 from .. import services
-from ..models import Delivery
-from .filters import DeliveryFilter
+from ..models import Delivery, DeliveryStatus
+from .filters import EVENT_MAX_LENGTH, SESSION_MAX_LENGTH, DeliveryFilter
 from .serializers import WebhookDeliveryDetailSerializer, WebhookDeliverySerializer
 
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Delivery not found")
 ID_PARAM = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Delivery id")
+# The filters as they are checked: their lengths, and an empty value meaning "any".
+FILTER_PARAMS = [
+    OpenApiParameter("session", {"type": "string", "maxLength": SESSION_MAX_LENGTH},
+                     description="Session name; empty means any"),
+    OpenApiParameter("event", {"type": "string", "maxLength": EVENT_MAX_LENGTH},
+                     description="Event name, e.g. message; empty means any"),
+    OpenApiParameter("status", {"type": "string", "enum": [*DeliveryStatus.values, ""]},
+                     description="pending, delivered or failed; empty means any"),
+]
 
 
 @extend_schema_view(
     list=extend_schema(summary="Webhook deliveries, newest first", tags=["webhooks"],
+                       parameters=FILTER_PARAMS,
                        responses={200: WebhookDeliverySerializer(many=True), 400: E400,
                                   401: E401}),
     retrieve=extend_schema(summary="One delivery with every attempt", tags=["webhooks"],
