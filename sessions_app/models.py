@@ -35,6 +35,12 @@ def default_session_name() -> str:
 
 
 class SessionQuerySet(models.QuerySet["Session"]):
+    def listed(self) -> SessionQuerySet:
+        """Only the columns a session's info answer reads (`display_status`, the account, the
+        lease): a list of thousands skips converting and keeping the rest."""
+        return self.only("name", "config", "should_run", "generation", "applied_generation",
+                         "status", "status_changed_at", "me", "owner", "lease_expires_at")
+
     def claimable_by(self, worker_id: str, now: datetime) -> SessionQuerySet:
         """Rows this worker may own: unowned, owned by it, or left by an expired lease."""
         return self.filter(

@@ -194,7 +194,7 @@ LIFECYCLE: dict[str, Operation] = {operation.name: operation for operation in (
 
 
 def list_sessions(include_stopped: bool) -> list[Session]:
-    sessions = list(Session.objects.all())
+    sessions = list(Session.objects.listed())
     if include_stopped:
         return sessions
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]
