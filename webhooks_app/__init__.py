@@ -1,1 +1,1 @@
-"""Webhook configuration, deliveries and their attempts (the webhooks issue builds it out)."""
+"""Webhook configuration, deliveries and their attempts."""
