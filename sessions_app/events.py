@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from ulid import ULID
 from waha_project.logs import log_context
 from webhooks_app import services as webhooks
 from webhooks_app.config import global_webhook
+from webhooks_app.subscriptions import EventName
 
 from . import fanout, groups, monitoring
 from .engines import ENGINE_LABEL
@@ -38,9 +40,43 @@ def environment() -> dict[str, Any]:
     }
 
 
+# Events WhatsApp hands over again when a device did not acknowledge them (after a crash), and
+# the payload fields that tell two of them apart: their own WhatsApp id (a message, a reaction, a
+# revoke and an edit are each a message with its own id; a call has its call id), and for a
+# receipt also the ack it reports and the group member who sent it, for an edit its new text.
+REPEATABLE: dict[str, tuple[str, ...]] = {
+    EventName.MESSAGE: ("id",),
+    EventName.MESSAGE_ANY: ("id",),
+    EventName.MESSAGE_REACTION: ("id",),
+    EventName.MESSAGE_REVOKED: ("id",),
+    EventName.MESSAGE_EDITED: ("id", "body"),
+    EventName.MESSAGE_ACK: ("id", "ack", "participant"),
+    EventName.CALL_RECEIVED: ("id",),
+    EventName.CALL_ACCEPTED: ("id",),
+    EventName.CALL_REJECTED: ("id",),
+}
+# The largest unix time in seconds whose milliseconds fit a ULID's 48-bit time.
+_LAST_SECOND = (1 << 48) // 1000 - 1
+
+
+def envelope_id(session: Session, event: str, payload: dict[str, Any]) -> str:
+    """`evt_` and a lowercase ULID. For an event WhatsApp may hand over again, the same one each
+    time: the ULID's time is the event's own (its payload's unix `timestamp`, which WhatsApp
+    sends again with it) and its 80 random bits are a hash of the session's uid, the event's
+    name and the fields that tell it apart. Any other event gets a new random ULID."""
+    fields = REPEATABLE.get(event)
+    seconds = payload.get("timestamp")
+    if (fields is None or not payload.get("id") or type(seconds) is not int
+            or not 0 <= seconds <= _LAST_SECOND):
+        return f"evt_{str(ULID()).lower()}"
+    key = "\x1f".join([session.uid, event, *(str(payload.get(field)) for field in fields)])
+    digest = hashlib.blake2b(key.encode(), digest_size=10).digest()
+    return f"evt_{str(ULID.from_bytes((seconds * 1000).to_bytes(6, 'big') + digest)).lower()}"
+
+
 def build_envelope(session: Session, event: str, payload: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": f"evt_{str(ULID()).lower()}",
+        "id": envelope_id(session, event, payload),
         "timestamp": int(time.time() * 1000),
         "event": event,
         "session": session.name,

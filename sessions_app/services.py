@@ -18,7 +18,6 @@ from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from webhooks_app.services import add_webhooks, sync_webhooks
 
@@ -64,10 +63,9 @@ def update_config(name: str, config: dict[str, Any]) -> Session:
         sync_webhooks(session.pk, (session.config or {}).get("webhooks"))
         fields = ["config", "updated_at"]
         if session.should_run:
-            session.generation = F("generation") + 1
+            session.generation += 1
             fields.append("generation")
         session.save(update_fields=fields)
-    _reload(session)
     if session.should_run:
         nudge_engines(name)
     return session
@@ -90,9 +88,8 @@ def _start(name: str, *, restart: bool) -> Session:
         if running and not restart:
             return session
         session.should_run = True
-        session.generation = F("generation") + 1
+        session.generation += 1
         session.save(update_fields=["should_run", "generation", "updated_at"])
-    _reload(session)
     nudge_engines(name)
     return session
 
@@ -103,10 +100,9 @@ def stop_session(name: str) -> Session:
         if session.should_run:
             session.should_run = False
             session.save(update_fields=["should_run", "updated_at"])
-        orphaned = not session.lease_is_live() and session.status != SessionStatus.STOPPED
-    if orphaned:
-        # No engine runs it (e.g. its engine was lost): record the stop here.
-        session = record_status(session.uid, SessionStatus.STOPPED) or session
+        if not session.lease_is_live() and session.status != SessionStatus.STOPPED:
+            # No engine runs it (e.g. its engine was lost): record the stop here.
+            session = record_status(session.uid, SessionStatus.STOPPED) or session
     nudge_engines(name)
     return session
 
@@ -128,10 +124,9 @@ def logout_session(name: str) -> Session:
             session.logout_pending = True
             fields.append("logout_pending")
         if session.should_run:
-            session.generation = F("generation") + 1
+            session.generation += 1
             fields.append("generation")
         session.save(update_fields=fields)
-    _reload(session)
     if wipe_here:
         get_engine().wipe(linked)
     else:
@@ -200,15 +195,10 @@ def list_sessions(include_stopped: bool) -> list[Session]:
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]
 
 
-def _reload(session: Session) -> None:
-    """Read back what the transaction wrote; a DELETE that won the race means 404."""
-    try:
-        session.refresh_from_db()
-    except Session.DoesNotExist:
-        raise SessionNotFound() from None
-
-
 def _locked(name: str) -> Session:
+    """The row, locked until the transaction ends: what the caller changes on it is computed
+    from the latest state, and the object it saves is the answer. Read back after the commit,
+    the row could show a later request's write."""
     try:
         return Session.objects.select_for_update().get(name=name)
     except Session.DoesNotExist:

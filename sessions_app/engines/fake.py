@@ -99,6 +99,11 @@ class FakeServer:
         if folder.is_dir():
             yield from sorted(folder.glob("*.json"))
 
+    @staticmethod
+    def acknowledge(message: Path) -> None:
+        """The client has the message: it is not handed over again."""
+        message.unlink()
+
     def deliver(self, session_name: str, sequence: int, message: dict[str, Any]) -> None:
         """Queue an incoming message for a session (what a phone sending to it causes)."""
         folder = self.inbox(session_name)
@@ -377,12 +382,14 @@ class FakeClient(EngineClient):
         events: list[tuple[str, dict[str, Any]]] = []
         for path in paths:
             message = json.loads(path.read_text())
-            payload = self._incoming(message["from"], message["body"], message["id"],
-                                     message.get("timestamp"))
+            # Without its own, a message has the time it came to the server, every time it is
+            # handed over, as WhatsApp's servers stamp it.
+            timestamp = message.get("timestamp") or int(path.stat().st_mtime)
+            payload = self._incoming(message["from"], message["body"], message["id"], timestamp)
             events += [("message", payload), ("message.any", payload)]
         kept = self.callbacks.events(events)
         for path in paths[: kept // 2]:  # both of its events kept: acknowledged
-            path.unlink()
+            server.acknowledge(path)
         return kept // 2
 
     def _incoming(self, chat_id: str, text: str, message_id: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -103,3 +104,21 @@ async def test_a_message_leaves_the_inbox_only_once_its_event_is_kept(api, serve
 
 async def _inbox_empty(server: FakeServer, name: str) -> bool:
     return not list(server.waiting(name))
+
+
+async def test_a_message_without_a_time_of_its_own_has_the_time_it_came_to_the_server(
+    api, served
+):
+    server, _fake, _runtime = served
+    server.deliver("stamped", 1, {"id": "OLD1", "from": "1@c.us", "body": "sent a while ago"})
+    os.utime(next(server.waiting("stamped")), (1767225600, 1767225600))
+    await database_sync_to_async(services.create_session)("stamped", HOOKED, start=True)
+    await wait_for(lambda: _inbox_empty(server, "stamped"), message="the inbox emptied")
+
+    timestamps = await database_sync_to_async(_timestamps)("stamped")
+    assert timestamps == [1767225600]
+
+
+def _timestamps(name: str) -> list[int]:
+    return [json.loads(body)["payload"]["timestamp"] for body in Delivery.objects
+            .filter(session_name=name, event="message").values_list("body", flat=True)]

@@ -10,8 +10,8 @@ Four paired sessions with a webhook for `message` are spread over the two engine
 messages are queued for them over a few seconds, and once a quarter have arrived at the receiver
 the engine holding the most sessions is killed. The survivor takes its sessions over when their
 leases run out and drains their inboxes. Every message must arrive at least once (a message kept
-but not yet acknowledged at the kill arrives twice: printed, never asserted), and no session is
-ever live in both engines.
+but not yet acknowledged at the kill arrives twice, under the same envelope id: the count is
+printed, never asserted), and no session is ever live in both engines.
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
 
 def arrived_message_ids(receiver: Receiver) -> Counter[str]:
     return Counter(json.loads(request.body)["payload"]["id"] for request in receiver.requests)
+
+
+def envelope_ids(receiver: Receiver) -> dict[str, set[str]]:
+    """The envelope ids each message arrived under."""
+    seen: dict[str, set[str]] = {}
+    for request in receiver.requests:
+        envelope = json.loads(request.body)
+        seen.setdefault(envelope["payload"]["id"], set()).add(envelope["id"])
+    return seen
 
 
 def queue_messages(server: FakeServer, stop: threading.Event) -> list[str]:
@@ -114,6 +123,7 @@ def test_every_message_arrives_when_an_engine_is_sigkilled_while_messages_flow(
     duplicates = sum(arrived.values()) - len(arrived)
 
     assert set(arrived) == set(sent)
+    assert [m for m, ids in envelope_ids(receiver).items() if len(ids) > 1] == []
     assert topology.registry.conflicts() == []
     assert {rows[name].owner for name in SESSIONS} == {survivor.worker_id}
     report(f"no-loss (engine killed): {MESSAGES} messages, {len(arrived)} arrived, "
