@@ -36,7 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from waha_project.celery import app as celery_app
@@ -227,8 +227,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     rows = _candidates(ids, now, steal=steal, full=full)
     crowded: set[str] = set()
     if full and len(rows) < DELIVERY_BATCH:  # what was left for want of room
-        crowded = set(_due(now).exclude(pk__in=ids).filter(origin__in=full)
-                      .values_list("origin", flat=True).distinct())
+        crowded = _crowded(full, ids, now)
     if not rows:
         return Claim([], {}, {}, crowded)
     targets = ({target.origin: target
@@ -274,18 +273,22 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
 def _candidates(ids: list[int], now: datetime, *, steal: bool, full: set[str],
                 ) -> list[tuple[int, str]]:
     """(id, target) of the due ones of `ids`, then, with `steal`, of other due deliveries,
-    oldest first, but none of the targets in `full`: one query."""
-    if not steal:
-        return list(_due(now).filter(pk__in=ids).values_list("pk", "origin")) if ids else []
-    others = ~Q(origin__in=full) if full else Q()
-    order: list[Any]
-    if not ids:
-        wanted, order = others, ["next_attempt_at"]
-    else:
-        wanted = Q(pk__in=ids) | others
-        order = [Case(When(pk__in=ids, then=Value(0)), default=Value(1)), "next_attempt_at"]
-    rows = _due(now).filter(wanted).order_by(*order).values_list("pk", "origin")
-    return list(rows[:DELIVERY_BATCH + len(ids)])
+    oldest first (walking the (status, next_attempt_at) index, so a backlog of any size costs
+    the same), but none of the targets in `full`."""
+    rows = (list(_due(now).filter(pk__in=ids).order_by().values_list("pk", "origin"))
+            if ids else [])
+    if steal and len(rows) < DELIVERY_BATCH:
+        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
+        if full:
+            more = more.exclude(origin__in=full)
+        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
+    return rows
+
+
+def _crowded(full: set[str], ids: list[int], now: datetime) -> set[str]:
+    """Which of the full targets have other due deliveries: one index probe each."""
+    return {origin for origin in full
+            if _due(now).filter(origin=origin).exclude(pk__in=ids).order_by().exists()}
 
 
 def _claim_span() -> timedelta:
@@ -625,7 +628,7 @@ def _close(origin: str, now: datetime) -> bool:
     if closed:
         released = list(Delivery.objects.filter(
             _unlocked(now), origin=origin, status=DeliveryStatus.PENDING,
-            waiting_until__isnull=False).values_list("pk", flat=True)[:SWEEP_LIMIT])
+            waiting_until__isnull=False).order_by().values_list("pk", flat=True)[:SWEEP_LIMIT])
         Delivery.objects.filter(pk__in=released).update(
             waiting_until=None, next_attempt_at=now, enqueued_at=now)
         # Beyond SWEEP_LIMIT they are due at their stored time, left to the sweeper.
