@@ -15,7 +15,7 @@ own redis-server) and one real nginx (bench/nginx.py), with the product's defaul
 - a seeding child (Django set up on the topology's environment) writes `--deliveries` pending
   rows with bulk inserts of SEED_BATCH, as a global webhook's deliveries of `message` events:
   each body an envelope built by the product's `build_envelope` for a fake incoming text (about
-  600 bytes), serialised as `enqueue_many` does, with an HMAC key (so every attempt is signed);
+  690 bytes), serialised as `enqueue_many` does, with an HMAC key (so every attempt is signed);
 - the baseline: the bare aiohttp client of bench/webhooks.py (`--role baseline`) posting
   BASELINE_REQUESTS of the same bodies, with the headers the product sends, to the same ports,
   `--baseline-concurrency` in flight, once before the drain and once after;
@@ -200,7 +200,7 @@ class Watch:
 
     def __init__(self, topology: Topology, nginx: Nginx, worker: Child, total: int) -> None:
         assert worker.process is not None
-        self.topology, self.nginx, self.worker, self.total = topology, nginx, worker, total
+        self.nginx, self.worker, self.total = nginx, worker, total
         self.pid = worker.process.pid
         self.db = psycopg.connect(topology.database.url, autocommit=True)
         self.broker = redis.Redis.from_url(topology.redis_url)
@@ -261,7 +261,7 @@ def baseline_jobs(topology: Topology, agent: str) -> list[dict[str, Any]]:
     for url, event_id, event_ms, body in rows:
         assert isinstance(url, str) and isinstance(body, str)
         headers = signing.request_headers(event_id=str(event_id),
-                                          event_timestamp_ms=int(event_ms),  # type: ignore[call-overload]
+                                          event_timestamp_ms=int(str(event_ms)),
                                           body=body.encode(), hmac_key=HMAC_KEY,
                                           custom_headers=None, user_agent=agent)
         # What the product's HTTP client adds to them (and aiohttp would send otherwise).
