@@ -6,11 +6,16 @@
         url = nginx.url("/hook/run/session")   # POST → 204
         hits = nginx.hits()                    # every request logged so far, parsed
 
+    with Nginx(workdir, ports=4).start() as nginx:
+        url = nginx.url("/hook/t3/session", 3)  # the fourth of its ports
+
 Debian's `nginx-light` (installed with apt-get when /usr/sbin/nginx is missing; sudo only when
 not root). nginx runs as one process (`master_process off`, `daemon off`), a child of the bench
 that the kernel kills with it (`PR_SET_PDEATHSIG`): with a master, the workers would outlive a
 bench that died without its teardown. Its prefix, configuration, logs and temporary paths are
-all in `workdir`.
+all in `workdir`. It listens on one loopback port, or on `ports` of them: each port is an origin
+of its own (`scheme://host:port`), which is what the product calls a target (its connection pool,
+its cap of sends in flight, its circuit breaker).
 
 Every POST under /hook is answered 204 without a body, on kept-alive connections. The access
 log has one line per request with what the benches count: the time nginx finished it (`$msec`,
@@ -59,7 +64,7 @@ http {{
     keepalive_timeout 300s;
 
     server {{
-        listen 127.0.0.1:{port} backlog=4096;
+{listen}
         access_log {dir}/access.log bench;
 
         location /hook {{
@@ -113,9 +118,10 @@ def ensure_installed() -> Path:
 class Nginx:
     """One nginx child; `start()` returns once it accepts connections."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, ports: int = 1) -> None:
         self.dir = workdir / "nginx"
-        self.port = 0
+        self.port_count = ports
+        self.ports: list[int] = []
         self.process: subprocess.Popen[bytes] | None = None
         self._offset = 0
         self._partial = b""
@@ -125,8 +131,12 @@ class Nginx:
     def access_log(self) -> Path:
         return self.dir / "access.log"
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    @property
+    def port(self) -> int:
+        return self.ports[0]
+
+    def url(self, path: str, port_index: int = 0) -> str:
+        return f"http://127.0.0.1:{self.ports[port_index]}{path}"
 
     def start(self, timeout: float = 10.0, attempts: int = 3) -> Nginx:
         binary = ensure_installed()
@@ -144,11 +154,17 @@ class Nginx:
     def _spawn(self, binary: Path) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+        probes = [socket.socket() for _ in range(self.port_count)]
+        try:
+            for probe in probes:  # all bound at once, so the ports differ
+                probe.bind(("127.0.0.1", 0))
+            self.ports = [int(probe.getsockname()[1]) for probe in probes]
+        finally:
+            for probe in probes:
+                probe.close()
+        listen = "\n".join(f"        listen 127.0.0.1:{port} backlog=4096;" for port in self.ports)
         config = self.dir / "nginx.conf"
-        config.write_text(CONFIG.format(dir=self.dir, port=self.port, log_format=LOG_FORMAT))
+        config.write_text(CONFIG.format(dir=self.dir, listen=listen, log_format=LOG_FORMAT))
         with (self.dir / "stderr.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [str(binary), "-p", str(self.dir), "-c", str(config), "-e", "stderr"],
@@ -159,12 +175,15 @@ class Nginx:
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
+        waiting = list(self.ports)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nginx exited with {self.process.returncode}:\n"
                                    f"{self.output()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                with socket.create_connection(("127.0.0.1", waiting[0]), timeout=1):
+                    waiting.pop(0)
+                if not waiting:
                     return
             except OSError:
                 time.sleep(0.02)
