@@ -8,10 +8,9 @@
   It is idempotent: a duplicate task finds its deliveries done, not due or claimed, and an
   attempt is recorded only over the attempt number it claimed.
 - Isolation: a claim takes no more of a target than `WAHA_WEBHOOK_MAX_PER_TARGET` beside what
-  this process already has on its way; a task hands its sends to the process's recorder
-  (`inflight`) and claims on, and waits at most `TASK_PATIENCE_SECONDS` at its end: a slow
-  receiver's attempts finish and are recorded on their own, never holding a worker thread for
-  the whole timeout. After `WAHA_WEBHOOK_BREAKER_FAILURES`
+  this process already has on its way, and a task waits at most `TASK_PATIENCE_SECONDS` for its
+  sends: a slow receiver's attempts finish and are recorded on their own (`inflight`), never
+  holding a worker thread for the whole timeout. After `WAHA_WEBHOOK_BREAKER_FAILURES`
   failures in a row a target's breaker opens (a `Target` row, shared by every process): its
   deliveries wait `WAHA_WEBHOOK_BREAKER_COOLDOWN_SECONDS` (`waiting_until`, not an attempt,
   no retry used), then one probe attempt closes it again or opens it for another cool-down.
@@ -35,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -44,7 +43,7 @@ from waha_project.logs import log_context, redact_url
 
 from . import monitoring, signing, transport
 from .config import global_webhook
-from .inflight import Outstanding, Recorder, Tally
+from .inflight import LateRecorder, Outstanding
 from .models import (
     DEFAULT_RETRY_ATTEMPTS,
     DEFAULT_RETRY_DELAY_SECONDS,
@@ -69,8 +68,8 @@ SWEEP_LIMIT = 5000
 # A claimed attempt may take the whole timeout; after this much longer it counts as lost.
 CLAIM_MARGIN_SECONDS = 30
 DUE_TOLERANCE_SECONDS = 1.0
-# How long a task waits for its attempts to be recorded before leaving the slow ones to finish
-# on their own, and how long it waits for room at a flowing target.
+# How long a task waits for its sends before leaving the slow ones to finish on their own, and
+# how long without one ending once some have (a batch's fast answers come together).
 TASK_PATIENCE_SECONDS = 1.0
 TASK_QUIET_SECONDS = 0.1
 # A task claims again while there is due work, for at most this long (then others take over).
@@ -210,12 +209,6 @@ class Claim:
     deliveries: list[Delivery]
     targets: dict[str, Target]  # the claimed deliveries' targets with a row, as read
     blocked: dict[int, str]  # carried ids left unclaimed for want of room, and their target
-    crowded: set[str]  # targets with other due deliveries left for want of room
-
-    @property
-    def waiting(self) -> set[str]:
-        """Every target with due deliveries left for want of room in this process."""
-        return set(self.blocked.values()) | self.crowded
 
 
 def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) -> Claim:
@@ -223,13 +216,14 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     most DELIVERY_BATCH, at most the room each target has in this process (`capped`); hold
     those of targets whose breaker is open; one probe for a target whose cool-down is over."""
     cap = settings.WEBHOOK_MAX_PER_TARGET
-    full = OUTSTANDING.full(cap) if steal and capped else set()
-    rows = _candidates(ids, now, steal=steal, full=full)
-    crowded: set[str] = set()
-    if full and len(rows) < DELIVERY_BATCH:  # what was left for want of room
-        crowded = _crowded(full, ids, now)
+    rows = list(_due(now).filter(pk__in=ids).order_by().values_list("pk", "origin"))
+    if steal and len(rows) < DELIVERY_BATCH:
+        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
+        if capped:
+            more = more.exclude(origin__in=OUTSTANDING.full(cap))
+        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
     if not rows:
-        return Claim([], {}, {}, crowded)
+        return Claim([], {}, {})
     targets = ({target.origin: target
                 for target in Target.objects.filter(origin__in={o for _, o in rows})}
                if _breakers_on() else {})
@@ -253,6 +247,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
             held[until].append(pk)
         elif pk in carried:
             blocked[pk] = origin
+            OUTSTANDING.note_waiting(origin)
     for until, pks in held.items():
         hold(Delivery.objects.filter(pk__in=pks), until, now)
     token = uuid.uuid4().hex
@@ -266,29 +261,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     for origin, probe_until in probes.items():
         if origin not in probing:  # the probe's delivery went elsewhere: let another probe
             Target.objects.filter(origin=origin, probe_until=probe_until).update(probe_until=None)
-    return Claim(deliveries, {o: t for o, t in targets.items() if o in probing}, blocked,
-                 crowded)
-
-
-def _candidates(ids: list[int], now: datetime, *, steal: bool, full: set[str],
-                ) -> list[tuple[int, str]]:
-    """(id, target) of the due ones of `ids`, then, with `steal`, of other due deliveries,
-    oldest first (walking the (status, next_attempt_at) index, so a backlog of any size costs
-    the same), but none of the targets in `full`."""
-    rows = (list(_due(now).filter(pk__in=ids).order_by().values_list("pk", "origin"))
-            if ids else [])
-    if steal and len(rows) < DELIVERY_BATCH:
-        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
-        if full:
-            more = more.exclude(origin__in=full)
-        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
-    return rows
-
-
-def _crowded(full: set[str], ids: list[int], now: datetime) -> set[str]:
-    """Which of the full targets have other due deliveries: one index probe each."""
-    return {origin for origin in full
-            if _due(now).filter(origin=origin).exclude(pk__in=ids).order_by().exists()}
+    return Claim(deliveries, {o: t for o, t in targets.items() if o in probing}, blocked)
 
 
 def _claim_span() -> timedelta:
@@ -383,57 +356,64 @@ def _send_all(claimed: Claim) -> list[Sent]:
     return sent
 
 
-def _worth_a_claim() -> int:
-    """Room worth waiting for at a full target before claiming again: a quarter of the cap
-    (a claim costs a few queries however few it takes)."""
-    return max(1, settings.WEBHOOK_MAX_PER_TARGET // 4)
-
-
 def _sent(origin: str, _: object) -> None:
     OUTSTANDING.done(origin)
 
 
 def deliver(ids: Iterable[int]) -> int:
-    """The task body: claim and start batches, this task's ids first, then whatever else is
-    due, for up to TASK_BUDGET_SECONDS; returns how many attempts it started.
+    """The task body: claim, send and record batches, this task's ids first, then whatever else
+    is due, for up to TASK_BUDGET_SECONDS; returns how many attempts it started.
 
-    It does not wait for a batch before claiming the next: every attempt goes to `RECORDER`,
-    which records them in bulk as they end, and the cap per target (`OUTSTANDING`) keeps how
-    much is on its way. Before returning, the task waits up to TASK_PATIENCE_SECONDS for its
-    attempts to be recorded; slower ones are recorded when they end. Ids whose target had no
-    room in this process are left for a task queued once room is made (`kick`), or the next
-    sweep.
+    Sends still running after TASK_PATIENCE_SECONDS are recorded by `LATE` when they end. Ids
+    whose target had no room in this process are left for a task queued once room is made
+    (`kick`), or the next sweep.
     """
     carried = list(dict.fromkeys(ids))
     budget = time.monotonic() + TASK_BUDGET_SECONDS
-    tally = Tally()
     started = 0
     while True:
         claimed = claim(carried, timezone.now(), steal=True)
         carried = list(claimed.blocked)
         if not claimed.deliveries:
-            waiting = claimed.waiting
             # Room at a flowing target is a moment away: worth waiting for, briefly.
-            if (waiting and time.monotonic() < budget and OUTSTANDING.wait_for_room(
-                    waiting, settings.WEBHOOK_MAX_PER_TARGET, TASK_QUIET_SECONDS,
-                    want=_worth_a_claim())):
+            if (carried and time.monotonic() < budget and OUTSTANDING.wait_for_room(
+                    set(claimed.blocked.values()), settings.WEBHOOK_MAX_PER_TARGET,
+                    TASK_QUIET_SECONDS)):
                 continue
-            for origin in waiting:  # a task is queued once room is made (`kick`)
-                OUTSTANDING.note_waiting(origin)
-            if (waiting and time.monotonic() < budget
-                    and OUTSTANDING.has_room(waiting, settings.WEBHOOK_MAX_PER_TARGET)):
-                continue  # made meanwhile, maybe before the note: claim again
             break
         sent = _send_all(claimed)
         started += len(sent)
-        RECORDER.adopt([(s.future, s) for s in sent], tally)
+        running = _wait_for_batch([s.future for s in sent])
+        for late in (s for s in sent if s.future in running):
+            LATE.adopt(late.future, late)
+        record([s for s in sent if s.future not in running])
         if time.monotonic() > budget:
             break
     if carried:  # the next sweep queues them, not the requeue horizon
         Delivery.objects.filter(_unlocked(timezone.now()), pk__in=carried,
                                 status=DeliveryStatus.PENDING).update(enqueued_at=None)
-    tally.wait(TASK_PATIENCE_SECONDS)
     return started
+
+
+def _wait_for_batch(futures: list[concurrent.futures.Future[transport.SendResult]],
+                    ) -> set[concurrent.futures.Future[transport.SendResult]]:
+    """Wait for a batch's sends while they keep ending: at most TASK_PATIENCE_SECONDS, and no
+    longer than TASK_QUIET_SECONDS without one ending once some have (the rest are slow).
+    Returns the ones still running."""
+    deadline = time.monotonic() + TASK_PATIENCE_SECONDS
+    running = set(futures)
+    some_ended = False
+    while running:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ended, running = concurrent.futures.wait(
+            running, timeout=min(left, TASK_QUIET_SECONDS) if some_ended else left,
+            return_when=concurrent.futures.FIRST_COMPLETED)
+        if not ended:
+            break
+        some_ended = True
+    return running
 
 
 def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
@@ -449,13 +429,12 @@ def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
     return Delivery.objects.get(pk=delivery_id) if recorded else None
 
 
-def _record_ended(items: list[Sent]) -> None:
-    """On the recorder's own thread, which keeps its connection open between batches."""
+def _record_late(items: list[Sent]) -> None:
+    close_old_connections()
     try:
         record(items)
-    except Exception:
-        connection.close()  # the next batch starts on a fresh one
-        raise
+    finally:
+        close_old_connections()
     if OUTSTANDING.take_waiting({item.delivery.origin for item in items}):
         kick()
 
@@ -468,14 +447,14 @@ def kick() -> None:
         log.warning("could not queue a delivery task; the sweeper will", exc_info=True)
 
 
-RECORDER: Recorder[Sent] = Recorder(_record_ended, "webhook-recorder")
+LATE: LateRecorder[Sent] = LateRecorder(_record_late, "webhook-recorder")
 
 
 def finish_in_flight(timeout: float) -> bool:
     """Wait until this process's sends are done and recorded (a worker shutting down)."""
     deadline = time.monotonic() + timeout
     sent = OUTSTANDING.wait_empty(timeout)
-    return RECORDER.wait_idle(max(0.0, deadline - time.monotonic())) and sent
+    return LATE.wait_idle(max(0.0, deadline - time.monotonic())) and sent
 
 
 # --- recording --------------------------------------------------------------------------------
