@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from channels.db import database_sync_to_async
 
-from sessions_app.engines.fake import FakeEngine
+from sessions_app.engines.fake import FakeEngine, FakeServer
 from sessions_app.models import Session
 from sessions_app.runtime import EngineRuntime
 
@@ -44,6 +45,19 @@ async def make_runtime(engine: FakeEngine, transactional_db: None) -> AsyncItera
     yield make
     for rt in reversed(made):
         await rt.shutdown()
+
+
+@pytest.fixture
+async def served(engine: FakeEngine, tmp_path: Path, transactional_db: None,
+                 ) -> AsyncIterator[tuple[FakeServer, FakeEngine, EngineRuntime]]:
+    """A fake WhatsApp server, a fake engine paired at once against it, and its runtime."""
+    server = FakeServer(tmp_path / "server")
+    fake = FakeEngine(tmp_path / "auth", qr_first=60, qr_next=60, qr_codes=1, pair_after=0,
+                      server=server, worker_id="engine-a")
+    runtime = EngineRuntime(fake, worker_id="engine-a", lease_seconds=5, reconcile_seconds=0.2)
+    await runtime.start()
+    yield server, fake, runtime
+    await runtime.shutdown()
 
 
 async def load(name: str) -> Session:

@@ -9,12 +9,10 @@ import os
 import threading
 from pathlib import Path
 
-import pytest
 from channels.db import database_sync_to_async
 
 from sessions_app import services
 from sessions_app.engines.fake import FakeEngine, FakeServer
-from sessions_app.runtime import EngineRuntime
 from webhooks_app.models import Delivery
 
 from ..conftest import wait_for
@@ -55,17 +53,6 @@ def test_messages_wait_in_order_until_taken(tmp_path: Path):
 
     assert [json.loads(path.read_text())["id"] for path in waiting] == ["M1", "M2", "M3"]
     assert list(server.waiting("nobody")) == []
-
-
-@pytest.fixture
-async def served(engine: FakeEngine, tmp_path: Path, transactional_db: None):
-    server = FakeServer(tmp_path / "server")
-    fake = FakeEngine(tmp_path / "auth", qr_first=60, qr_next=60, qr_codes=1, pair_after=0,
-                      server=server, worker_id="engine-a")
-    runtime = EngineRuntime(fake, worker_id="engine-a", lease_seconds=5, reconcile_seconds=0.2)
-    await runtime.start()
-    yield server, fake, runtime
-    await runtime.shutdown()
 
 
 async def _working(fake: FakeEngine, name: str) -> bool:

@@ -16,7 +16,6 @@ from ulid import ULID
 from sessions_app import services
 from sessions_app.engines.fake import FakeEngine, FakeServer
 from sessions_app.models import Session
-from sessions_app.runtime import EngineRuntime
 from sessions_app.slots import EventArrived
 from webhooks_app.models import Delivery
 
@@ -120,15 +119,6 @@ def test_other_events_get_a_new_envelope_id_each_time(event, payload):
 
 
 # --- through the fake engine, as after a crash ---------------------------------------------------
-@pytest.fixture
-async def served(engine: FakeEngine, tmp_path: Path, transactional_db: None):
-    server = FakeServer(tmp_path / "server")
-    fake = FakeEngine(tmp_path / "auth", qr_first=60, qr_next=60, qr_codes=1, pair_after=0,
-                      server=server, worker_id="engine-a")
-    runtime = EngineRuntime(fake, worker_id="engine-a", lease_seconds=5, reconcile_seconds=0.2)
-    await runtime.start()
-    yield server, fake
-    await runtime.shutdown()
 
 
 def _kept(name: str) -> list[tuple[str, str]]:
@@ -140,7 +130,7 @@ def _kept(name: str) -> list[tuple[str, str]]:
 async def test_a_message_handed_over_again_after_a_lost_acknowledgement_keeps_its_envelope_id(
     api, served, monkeypatch
 ):
-    server, fake = served
+    server, fake, _ = served
     acknowledge = FakeServer.acknowledge
     lost: list[Path] = []
 
