@@ -104,17 +104,10 @@ def shown(session: Session, envelope: dict[str, Any]) -> Shown | None:
     return Shown(last_error=session.last_error or None, qr=_shown_qr(session))
 
 
-def status_frames(envelope: dict[str, Any], seen: Shown | None) -> list[dict[str, Any]]:
-    """The dashboard frames of a status event: its status, then its QR code if it shows one."""
-    frame, qr = _status_frame_and_qr(envelope, seen)
-    if frame is None:
-        return []
-    return [frame] if qr is None else [frame, _qr_frame(envelope["session"], *qr)]
-
-
 def _status_frame_and_qr(envelope: dict[str, Any], seen: Shown | None,
                          ) -> tuple[dict[str, Any] | None, tuple[str, datetime] | None]:
-    """A status event's status frame, and the QR code it shows (value, expiry) if any."""
+    """A status event's dashboard frame, and the QR code it shows (value, expiry) if any: the
+    frame is sent as prepared, the code drawn where it is shown."""
     if envelope.get("event") != STATUS_EVENT:
         return None, None
     status = _status_of(envelope)
