@@ -13,18 +13,16 @@ import asyncio
 import base64
 import binascii
 import io
-import ssl
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import certifi
 from asgiref.sync import async_to_sync
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from webhooks_app.services import user_agent
-from webhooks_app.transport import CheckedResolver, TargetPolicy, check_url_literal
+from webhooks_app.transport import CheckedResolver, TargetPolicy, check_url_literal, ssl_context
 
 # What a client may send; the declared type must be what the data is.
 TYPES = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
@@ -69,7 +67,7 @@ async def fetched(url: str) -> bytes:
     if refusal:
         raise PictureRejected("url", f"may not be fetched: {refusal}")
     connector = aiohttp.TCPConnector(resolver=CheckedResolver(policy), use_dns_cache=False,
-                                     ssl=ssl.create_default_context(cafile=certifi.where()))
+                                     ssl=ssl_context())
     try:
         async with (asyncio.timeout(FETCH_TIMEOUT_SECONDS),
                     aiohttp.ClientSession(connector=connector, trust_env=False,

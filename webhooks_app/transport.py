@@ -285,6 +285,15 @@ def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def _ssl_env() -> tuple[str | None, str | None]:
+    return os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The TLS context outgoing requests verify with (see `_ssl_context`), shared."""
+    return _ssl_context(*_ssl_env())
+
+
 @dataclass(frozen=True)
 class _PoolKey:
     scheme: str
@@ -481,7 +490,7 @@ def submit_all(posts: list[Post], *, timeout: float, max_bytes: int = 20_000,
     """
     sender = _the_sender()
     policy = policy if policy is not None else TargetPolicy.from_settings()
-    ssl_env = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    ssl_env = _ssl_env()
     limit = int(getattr(settings, "WEBHOOK_MAX_PER_TARGET", 100))
     started = [(_attempt(sender, post.url, post.body, post.headers, timeout, max_bytes, policy,
                          ssl_env, limit), concurrent.futures.Future[SendResult]())
