@@ -9,6 +9,9 @@ class SessionsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import monitoring
+        from waha_project import auth
+
+        from . import access, monitoring
 
         monitoring.register()
+        auth.use_key_resolver(access.principal_for_key)

@@ -5,12 +5,28 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
-from django.conf import settings
+from channels.db import database_sync_to_async
 
+from waha_project import auth
+from waha_project.access import Action, Principal
 from webhooks_app.subscriptions import ALL, matches
 
 from . import groups
 from .fanout import Forwarding
+
+
+def groups_for(principal: Principal | None, asked: str) -> list[str]:
+    """The groups a subscriber joins: what `session=` asks, narrowed to the sessions its key
+    may read. A session key hears only its own session, whatever it asks; nothing to hear (or
+    no valid key) refuses the handshake."""
+    if principal is None:
+        return []
+    if principal.is_admin:
+        return [groups.ALL_SESSIONS_GROUP if asked == "*" else groups.session_group(asked)]
+    readable = [name for name in principal.session_names or []
+                if principal.can(name, Action.READ)]
+    return [groups.session_group(name) for name in readable if asked in ("*", name)] or [
+        groups.session_group(name) for name in readable]
 
 
 class EventStreamConsumer(Forwarding):
@@ -22,16 +38,16 @@ class EventStreamConsumer(Forwarding):
         headers = dict(self.scope.get("headers", []))
         key = (query.get("x-api-key") or [None])[0] or headers.get(b"x-api-key", b"").decode(
             "latin-1") or None
-        if not settings.API_KEY.matches(key):
+        principal = await database_sync_to_async(auth.principal_for_key)(key)
+        asked = (query.get("session") or ["*"])[0] or "*"
+        joined = groups_for(principal, asked)
+        if not joined:
             # Closed before it is accepted: the handshake is refused with 403, before any frame.
             await self.close(code=1008)
             return
-        session = (query.get("session") or ["*"])[0] or "*"
         names = [n.strip() for value in query.get("events", [ALL]) for n in value.split(",")]
         self.events = {n for n in names if n} or {ALL}
-        self.groups_joined = [
-            groups.ALL_SESSIONS_GROUP if session == "*" else groups.session_group(session)
-        ]
+        self.groups_joined = joined
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from ulid import ULID
 
+from waha_project.access import DEFAULT_ACTIONS, Action
 from waha_project.timestamps import ms
 
 
@@ -433,3 +434,118 @@ class StoredMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+# --- access: keys, dashboard grants and the audit log (sessions_app/access.py) ----------------
+class SessionActions(models.Model):
+    """The actions (scopes) a key or a grant holds on its session; WAHA's defaults."""
+
+    can_read = models.BooleanField("read", default=DEFAULT_ACTIONS[Action.READ],
+                                   help_text=Action.READ.label)
+    can_send = models.BooleanField("send", default=DEFAULT_ACTIONS[Action.SEND],
+                                   help_text=Action.SEND.label)
+    can_control = models.BooleanField("control", default=DEFAULT_ACTIONS[Action.CONTROL],
+                                      help_text=Action.CONTROL.label)
+    can_setting = models.BooleanField("setting", default=DEFAULT_ACTIONS[Action.SETTING],
+                                      help_text=Action.SETTING.label)
+    can_app = models.BooleanField("app", default=DEFAULT_ACTIONS[Action.APP],
+                                  help_text=Action.APP.label)
+    can_delete = models.BooleanField("delete", default=DEFAULT_ACTIONS[Action.DELETE],
+                                     help_text=Action.DELETE.label)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def actions(self) -> dict[str, bool]:
+        return {action.value: getattr(self, f"can_{action.value}") for action in Action}
+
+    @actions.setter
+    def actions(self, values: dict[str, bool]) -> None:
+        for action in Action:
+            setattr(self, f"can_{action.value}", values.get(action.value,
+                                                            DEFAULT_ACTIONS[action.value]))
+
+    def allowed(self) -> frozenset[str]:
+        return frozenset(name for name, on in self.actions.items() if on)
+
+
+class ApiKey(SessionActions):
+    """A key of the API: admin, or for one session with its actions. Only the key's SHA-256
+    digest is kept (keys are 128 random bits, so a fast hash is enough); the whole key is shown
+    once, in the create answer."""
+
+    id = models.CharField(primary_key=True, max_length=40, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    masked = models.CharField(max_length=40, editable=False,
+                              help_text="The key's first and last characters")
+    is_admin = models.BooleanField(default=False)
+    # A session's keys go with it: a new session of the same name is not reachable by them.
+    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="api_keys")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_admin=True, session__isnull=True)
+                | Q(is_admin=False, session__isnull=False),
+                name="api_key_admin_or_session",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class SessionGrant(SessionActions):
+    """What a dashboard user who is not a superuser may see and do on one session."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="session_grants")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="grants")
+
+    class Meta:
+        ordering = ["user", "session"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "session"], name="one_grant_per_user_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.session}"
+
+
+class ActorKind(models.TextChoices):
+    KEY = "key"
+    USER = "user"
+    ENV = "env"
+
+
+class AuditEntry(models.Model):
+    """One state-changing request: when, who (a key id or a username, never a secret), what,
+    on which session, and its status code. Kept `WAHA_AUDIT_RETENTION_DAYS` days."""
+
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=150)
+    operation = models.CharField(max_length=100)
+    # A name, not a key: the row outlives the session it names.
+    session = models.CharField(max_length=54, blank=True, default="")
+    status = models.PositiveSmallIntegerField()
+    summary = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        indexes = [
+            models.Index(fields=["session", "-timestamp"]),
+            models.Index(fields=["actor_id", "-timestamp"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_kind}:{self.actor_id} {self.operation} {self.status}"

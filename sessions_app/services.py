@@ -188,8 +188,10 @@ LIFECYCLE: dict[str, Operation] = {operation.name: operation for operation in (
 )}
 
 
-def list_sessions(include_stopped: bool) -> list[Session]:
-    sessions = list(Session.objects.listed())
+def list_sessions(include_stopped: bool, names: list[str] | None = None) -> list[Session]:
+    """Every session, or those of `names` (what a session key or a dashboard user sees)."""
+    listed = Session.objects.listed()
+    sessions = list(listed if names is None else listed.filter(name__in=names))
     if include_stopped:
         return sessions
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]

@@ -1,4 +1,5 @@
-"""The API key: how it is configured, checked in constant time, and required by path."""
+"""The API key: how it is configured, checked in constant time, and required by path; the
+principal of every keyed request."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+
+from .access import ENV_ADMIN, Principal
 
 WEAK_KEYS = {"", "admin", "waha", "123", "321"}
 
@@ -71,20 +75,48 @@ def path_needs_key(path: str) -> bool:
             or stripped == "metrics")
 
 
-def request_has_key(request: HttpRequest) -> bool:
+def presented_key(request: HttpRequest) -> str | None:
+    return (request.headers.get("X-Api-Key")
+            or key_from_authorization(request.headers.get("Authorization"))
+            or request.GET.get("x-api-key"))
+
+
+def env_principal(candidate: str | None) -> Principal | None:
     api_key: ApiKey = settings.API_KEY
-    candidate = (request.headers.get("X-Api-Key")
-                 or key_from_authorization(request.headers.get("Authorization"))
-                 or request.GET.get("x-api-key"))
-    return api_key.matches(candidate)
+    return ENV_ADMIN if api_key.matches(candidate) else None
+
+
+# How a presented key becomes a principal: the `WAHA_API_KEY` alone, until an app that stores
+# keys plugs in its own resolver (sessions_app, from its `ready()`).
+_resolver: Callable[[str | None], Principal | None] = env_principal
+
+
+def use_key_resolver(resolver: Callable[[str | None], Principal | None]) -> None:
+    global _resolver
+    _resolver = resolver
+
+
+def principal_for_key(candidate: str | None) -> Principal | None:
+    return _resolver(candidate)
+
+
+def refusal(status: int, message: str) -> HttpResponse:
+    body = {"statusCode": status, "message": message, "error": HTTPStatus(status).phrase}
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
 
 
 class ApiKeyMiddleware:
+    """Finds the principal of every keyed path (`request.principal`), or answers 401."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if path_needs_key(request.path) and not request_has_key(request):
-            body = {"statusCode": 401, "message": "Unauthorized", "error": "Unauthorized"}
-            return HttpResponse(json.dumps(body), status=401, content_type="application/json")
+        if path_needs_key(request.path):
+            principal = principal_for_key(presented_key(request))
+            if principal is None:
+                return refusal(401, "Unauthorized")
+            if request.path.strip("/") == "metrics" and not principal.is_admin:
+                return refusal(403, "An admin key is required for this route")
+            request.principal = principal  # type: ignore[attr-defined]
         return self.get_response(request)

@@ -14,6 +14,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .access import Refused
+
 log = logging.getLogger("waha.api")
 
 
@@ -114,6 +116,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             return Response({"statusCode": code, **exc.details, "message": exc.message},
                             status=code)
         return Response(error_body(code, exc.message), status=code)
+    if isinstance(exc, Refused):
+        return Response(error_body(exc.status, exc.message), status=exc.status)
     if isinstance(exc, exceptions.ValidationError):
         return Response(error_body(400, flatten_validation(exc.detail)), status=400)
     if isinstance(exc, exceptions.ParseError):

@@ -22,9 +22,12 @@ from rest_framework.views import APIView
 
 from .celery import IN_PROCESS_WORKERS, worker_is_running
 from .celery import app as celery_app
+from .permissions import ANYONE
 
 
 class PingView(APIView):
+    access = {"get": ANYONE}  # no key needed unless the operator keys it
+
     @extend_schema(summary="Ping", auth=[],
                    responses={200: inline_serializer("Pong", {"message": serializers.CharField()})})
     def get(self, request: Request) -> Response:
@@ -124,6 +127,8 @@ def checks() -> list[tuple[str, Check, tuple[str, ...]]]:
 
 
 class HealthView(APIView):
+    access = {"get": ANYONE}
+
     @extend_schema(
         summary="Health of the database, Redis, the channel layer, the Celery workers and the "
                 "engines", auth=[],

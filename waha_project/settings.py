@@ -186,7 +186,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # --- REST framework and OpenAPI ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    # Every API view states who may call it (`access`); a view without a rule is refused.
+    "DEFAULT_PERMISSION_CLASSES": ["waha_project.permissions.RouteAccess"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["waha_project.parsers.JSONParser"],
@@ -314,6 +315,10 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks_app.tasks.sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
     "webhooks-prune": {"task": "webhooks_app.tasks.prune", "schedule": 3600.0},
 }
+
+# --- access --------------------------------------------------------------------------------------
+# Audit rows (who changed what, sessions_app.AuditEntry) older than this are deleted.
+AUDIT_RETENTION_DAYS = env_int("WAHA_AUDIT_RETENTION_DAYS", 90, minimum=1)
 
 # --- logging and metrics ----------------------------------------------------------------------
 LOG_LEVEL = env_choice("WAHA_LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()

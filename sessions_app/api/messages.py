@@ -12,7 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from waha_project.access import Action
 from waha_project.api import E400, E401, E404, E422, E503, validated
+from waha_project.permissions import OnSession
 
 from .. import services, store
 from . import messages_serializers as m
@@ -41,6 +43,8 @@ def paged(rows: QuerySet[M], page: dict[str, Any]) -> QuerySet[M]:
 
 
 class ChatsView(APIView):
+    access = {"get": OnSession(Action.READ, path="session")}
+
     @extend_schema(
         summary="Chats of a session, latest conversation first",
         description="From the session store (config.noweb.store.enabled or a "
@@ -56,6 +60,8 @@ class ChatsView(APIView):
 
 
 class ChatMessagesView(APIView):
+    access = {"get": OnSession(Action.READ, path="session")}
+
     @extend_schema(
         summary="Messages of a chat, newest first",
         description="The stored WAHA message payloads, as published in `message.any`.",
@@ -72,6 +78,8 @@ class ChatMessagesView(APIView):
 
 
 class ContactsView(APIView):
+    access = {"get": OnSession(Action.READ, path="session")}
+
     @extend_schema(
         summary="Contacts of a session",
         description="From the session store: contacts of the history sync and the senders "
@@ -87,6 +95,8 @@ class ContactsView(APIView):
 
 
 class SendTextView(APIView):
+    access = {"post": OnSession(Action.SEND, body="session", default=m.DEFAULT_SESSION)}
+
     @extend_schema(
         summary="Send a text message",
         description="Only through a WORKING session; answers the sent message.",

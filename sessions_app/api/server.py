@@ -21,6 +21,7 @@ from waha_project.api import (
     query_flag,
     validated,
 )
+from waha_project.permissions import ADMIN, ANYONE
 
 from ..engines import get_engine
 from ..events import environment
@@ -31,6 +32,8 @@ WORKER = inline_serializer("Worker", {"id": serializers.CharField()})
 
 
 class VersionView(APIView):
+    access = {"get": ANYONE}  # clients check what they talk to; it names no session
+
     @extend_schema(summary="Server version", responses={200: inline_serializer("Version", {
         "version": serializers.CharField(), "engine": serializers.CharField(),
         "tier": serializers.CharField(), "browser": serializers.CharField(allow_null=True),
@@ -42,6 +45,8 @@ class VersionView(APIView):
 
 
 class StatusView(APIView):
+    access = {"get": ADMIN}  # the engine processes: hosts and pids
+
     @extend_schema(summary="Server status", responses={200: inline_serializer("ServerStatus", {
         "startTimestamp": serializers.IntegerField(), "uptime": serializers.IntegerField(),
         "worker": WORKER,
@@ -62,6 +67,8 @@ class StatusView(APIView):
 
 
 class EnvironmentView(APIView):
+    access = {"get": ADMIN}
+
     @extend_schema(
         summary="The server's environment",
         description="Only WAHA_*, WHATSAPP_* and DEBUG unless `all=true`; every secret "
@@ -81,6 +88,8 @@ class StopSerializer(WahaSerializer):
 
 
 class StopView(APIView):
+    access = {"post": ADMIN}
+
     @extend_schema(
         summary="Stop (and let the supervisor restart) the server",
         description="A graceful stop, as SIGTERM: running sessions are handed back with what "

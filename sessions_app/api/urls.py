@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import messages, server, views
+from . import keys, messages, server, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sessions", views.SessionViewSet, basename="session")
+router.register("keys", keys.ApiKeyViewSet, basename="key")
 
 urlpatterns = [
     path("api/sessions/start", views.LegacyStartView.as_view(), name="session-legacy-start"),

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from waha_project.access import Action, principal_of
 from waha_project.api import (
     E400,
     E401,
@@ -26,6 +27,7 @@ from waha_project.api import (
     validated,
 )
 from waha_project.errors import WrongState
+from waha_project.permissions import ADMIN, ANYONE, Listing, OnSession, Rule
 
 from .. import pictures, qr, services
 from ..engines import get_engine
@@ -57,10 +59,25 @@ def operate(operation: str, name: str) -> Response:
     return Response(info(session), status=status.HTTP_201_CREATED)
 
 
+def on_name(action: str) -> OnSession:
+    return OnSession(action, path="name")
+
+
+def on_session(action: str) -> OnSession:
+    return OnSession(action, path="session")
+
+
 class SessionViewSet(viewsets.ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[^/]+"
     http_method_names = ["get", "post", "put", "delete"]
+    access = {
+        "list": Listing(Action.READ), "create": ADMIN, "retrieve": on_name(Action.READ),
+        "update": on_name(Action.SETTING), "destroy": on_name(Action.DELETE),
+        "start": on_name(Action.CONTROL), "stop": on_name(Action.CONTROL),
+        "restart": on_name(Action.CONTROL), "logout": on_name(Action.CONTROL),
+        "me": on_name(Action.READ),
+    }
 
     @extend_schema(
         summary="List sessions",
@@ -68,7 +85,8 @@ class SessionViewSet(viewsets.ViewSet):
         responses={200: s.SessionInfoSerializer(many=True), 400: E400, 401: E401},
     )
     def list(self, request: Request) -> Response:
-        sessions = services.list_sessions(include_stopped=query_flag(request, "all"))
+        sessions = services.list_sessions(include_stopped=query_flag(request, "all"),
+                                          names=principal_of(request).session_names)
         return Response(s.SessionInfoSerializer(sessions, many=True).data)
 
     @extend_schema(
@@ -160,6 +178,8 @@ class LegacyRouteView(APIView):
     """
 
     session_name = ""
+    # GET, PUT and DELETE go on to the session's own routes, which check their own rules.
+    access: dict[str, Rule] = {"get": ANYONE, "put": ANYONE, "delete": ANYONE}
 
     @property
     def allowed_methods(self) -> list[str]:
@@ -182,6 +202,9 @@ class LegacyRouteView(APIView):
 
 class LegacyStartView(LegacyRouteView):
     session_name = "start"
+    # It may create the session (admin only: a session key's session exists) or replace its
+    # config (the setting action, checked in the view).
+    access = {**LegacyRouteView.access, "post": OnSession(Action.CONTROL, body="name")}
 
     @extend_schema(summary="Upsert and start a session (deprecated)", deprecated=True,
                    operation_id="sessions_legacy_start",
@@ -190,12 +213,16 @@ class LegacyStartView(LegacyRouteView):
     def post(self, request: Request) -> Response:
         body = validated(s.SessionStartLegacySerializer, request.data)
         config = body.get("config") if "config" in body else None
+        if config is not None:
+            principal_of(request).require(body.get("name") or "", Action.SETTING)
         session = services.upsert_and_start(body.get("name") or "", config)
         return Response(info(session), status=status.HTTP_201_CREATED)
 
 
 class LegacyStopView(LegacyRouteView):
     session_name = "stop"
+    # With `logout` it deletes the session: the delete action, checked in the view.
+    access = {**LegacyRouteView.access, "post": OnSession(Action.CONTROL, body="name")}
 
     @extend_schema(summary="Stop a session, with logout: stop, log out and delete (deprecated)",
                    deprecated=True, operation_id="sessions_legacy_stop",
@@ -207,6 +234,7 @@ class LegacyStopView(LegacyRouteView):
         if not name:
             raise WrongState("Session name is required")
         if body.get("logout"):
+            principal_of(request).require(name, Action.DELETE)
             services.delete_session(name)
         else:
             services.stop_session(name)
@@ -215,6 +243,7 @@ class LegacyStopView(LegacyRouteView):
 
 class LegacyLogoutView(LegacyRouteView):
     session_name = "logout"
+    access = {**LegacyRouteView.access, "post": OnSession(Action.DELETE, body="name")}
 
     @extend_schema(summary="Stop, log out and delete a session (deprecated)", deprecated=True,
                    operation_id="sessions_legacy_logout",
@@ -231,6 +260,8 @@ class LegacyLogoutView(LegacyRouteView):
 
 # --- authentication of a session ----------------------------------------------------------------
 class QRView(APIView):
+    access = {"get": on_session(Action.READ)}
+
     @extend_schema(
         summary="The QR code to link the session",
         description="PNG by default; `Accept: application/json` gives base64; `format=raw` "
@@ -263,6 +294,8 @@ class QRView(APIView):
 
 
 class RequestCodeView(APIView):
+    access = {"post": on_session(Action.CONTROL)}
+
     @extend_schema(
         summary="Request a pairing code for a phone number",
         parameters=[SESSION_PARAM],
@@ -282,6 +315,8 @@ DONE = {"success": True}
 
 
 class ProfileView(APIView):
+    access = {"get": on_session(Action.READ)}
+
     @extend_schema(summary="The profile of the session's account", parameters=[SESSION_PARAM],
                    responses={200: s.ProfileSerializer, **PROFILE_ERRORS})
     def get(self, request: Request, session: str) -> Response:
@@ -289,6 +324,8 @@ class ProfileView(APIView):
 
 
 class ProfileNameView(APIView):
+    access = {"put": on_session(Action.SEND)}
+
     @extend_schema(summary="Set the profile name", parameters=[SESSION_PARAM],
                    request=s.ProfileNameSerializer,
                    responses={201: s.ResultSerializer, 400: E400, **PROFILE_ERRORS})
@@ -299,6 +336,8 @@ class ProfileNameView(APIView):
 
 
 class ProfileStatusView(APIView):
+    access = {"put": on_session(Action.SEND)}
+
     @extend_schema(summary="Set the profile status (About)", parameters=[SESSION_PARAM],
                    request=s.ProfileStatusSerializer,
                    responses={201: s.ResultSerializer, 400: E400, **PROFILE_ERRORS})
@@ -309,6 +348,8 @@ class ProfileStatusView(APIView):
 
 
 class ProfilePictureView(APIView):
+    access = {"put": on_session(Action.SEND), "delete": on_session(Action.SEND)}
+
     @extend_schema(
         summary="Set the profile picture",
         description="`file`: `{mimetype, data}` (base64) or `{url}`; a JPEG, PNG or WebP image "

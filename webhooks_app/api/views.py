@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -14,7 +15,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from waha_project.access import Action, principal_of
 from waha_project.api import E400, E401, BareListPagination, ErrorSerializer
+from waha_project.permissions import Listing
 
 from .. import services
 from ..models import Delivery, DeliveryStatus
@@ -45,11 +48,22 @@ FILTER_PARAMS = [
                                       404: NOT_FOUND}),
 )
 class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Delivery.objects.all()
+    queryset = Delivery.objects.none()  # narrowed per principal: get_queryset
     filter_backends = [DjangoFilterBackend]
     filterset_class = DeliveryFilter
     pagination_class = BareListPagination
     lookup_value_regex = r"[0-9]+"
+    access = {"list": Listing(Action.READ), "retrieve": Listing(Action.READ),
+              "redeliver": Listing(Action.CONTROL)}
+
+    def get_queryset(self) -> QuerySet[Delivery]:
+        """Only the deliveries of the sessions the principal may read (another's are 404)."""
+        principal = principal_of(self.request)
+        if principal.is_admin:
+            return Delivery.objects.all()
+        readable = [name for name in principal.session_names or []
+                    if principal.can(name, Action.READ)]
+        return Delivery.objects.filter(session__name__in=readable)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "retrieve":
@@ -70,5 +84,8 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
                    responses={201: WebhookDeliverySerializer, 401: E401, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def redeliver(self, request: Request, pk: str) -> Response:
-        copy = services.redeliver(self.get_object())
+        delivery = self.get_object()
+        if delivery.session_name:
+            principal_of(request).require(delivery.session_name, Action.CONTROL)
+        copy = services.redeliver(delivery)
         return Response(WebhookDeliverySerializer(copy).data, status=status.HTTP_201_CREATED)
