@@ -11,7 +11,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from ulid import ULID
 
@@ -141,6 +142,15 @@ class ObservedChange:
         return self.transition or self.new_qr
 
 
+@dataclass(frozen=True)
+class Observed:
+    """An observation applied in memory: what changed, the fields to save, the history row."""
+
+    change: ObservedChange
+    fields: list[str]
+    history: SessionStatusChange | None
+
+
 class Session(models.Model):
     name = models.CharField(max_length=54, unique=True)
     # A new uid for every creation, so a deleted session's auth state is never resumed by a
@@ -222,15 +232,15 @@ class Session(models.Model):
             self.lease_expires_at > now
         )
 
-    def enter_status(self, status: str, reason: str = "", now: datetime | None = None) -> None:
-        """Move to `status` and add its history row; the caller saves the session."""
+    def enter_status(self, status: str, reason: str = "", now: datetime | None = None
+                     ) -> SessionStatusChange:
+        """Move to `status`; answers its history row, which the caller saves with the session."""
         now = now or timezone.now()
         self.status = status
         self.status_changed_at = now
-        SessionStatusChange.objects.create(session=self, status=status, timestamp=now,
-                                           reason=reason)
+        return SessionStatusChange(session=self, status=status, timestamp=now, reason=reason)
 
-    def apply_observed(
+    def observe(
         self,
         status: str,
         *,
@@ -239,8 +249,9 @@ class Session(models.Model):
         qr: str | None = None,
         qr_lifetime: float | None = None,
         reason: str = "",
-    ) -> ObservedChange:
-        """Apply what the engine observed and save it when anything changed.
+    ) -> Observed:
+        """Apply what the engine observed, in memory: answers what changed, the fields to save
+        and the history row to add (`services.record_statuses` writes them, for many at once).
 
         A new generation clears the previous run's error; a status other than SCAN_QR_CODE
         clears the QR code; WORKING keeps `me`; FAILED keeps `reason` as the last error.
@@ -272,11 +283,19 @@ class Session(models.Model):
             if "last_error" not in fields:
                 fields.append("last_error")
         if not change.saved:
-            return change
-        if change.transition:
-            self.enter_status(status, reason, now)
-        self.save(update_fields=fields)
-        return change
+            return Observed(change, [], None)
+        self.updated_at = now  # saved in bulk: auto_now is not applied there
+        history = self.enter_status(status, reason, now) if change.transition else None
+        return Observed(change, fields, history)
+
+    def apply_observed(self, status: str, **observed: Any) -> ObservedChange:
+        """`observe` and save at once: one session's observation on its own."""
+        result = self.observe(status, **observed)
+        if result.history is not None:
+            result.history.save()
+        if result.fields:
+            self.save(update_fields=result.fields)
+        return result.change
 
     def recent_statuses(self, count: int = 3) -> list[dict[str, Any]]:
         changes = list(self.history.order_by("-timestamp", "-id")[:count])
@@ -286,11 +305,29 @@ class Session(models.Model):
         ]
 
 
+class SessionStatusChangeQuerySet(models.QuerySet["SessionStatusChange"]):
+    def recent_of(self, session_ids: Iterable[int], count: int = 3
+                  ) -> dict[int, list[dict[str, Any]]]:
+        """The last `count` statuses of each session, oldest first: one query for them all."""
+        rank = Window(RowNumber(), partition_by=F("session_id"),
+                      order_by=[F("timestamp").desc(), F("id").desc()])
+        rows = (self.filter(session_id__in=list(session_ids)).annotate(rank=rank)
+                .filter(rank__lte=count).order_by("session_id", "timestamp", "id")
+                .values_list("session_id", "status", "timestamp"))
+        recent: dict[int, list[dict[str, Any]]] = {}
+        for session_id, status, timestamp in rows:
+            recent.setdefault(session_id, []).append({"status": status,
+                                                      "timestamp": ms(timestamp)})
+        return recent
+
+
 class SessionStatusChange(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="history")
     status = models.CharField(max_length=16, choices=SessionStatus.choices)
     timestamp = models.DateTimeField(default=timezone.now)
     reason = models.TextField(blank=True, default="")
+
+    objects = SessionStatusChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["timestamp", "id"]

@@ -55,6 +55,7 @@ from .slots import (
     Starting,
     Working,
 )
+from .status_writer import StatusWriter
 
 log = logging.getLogger("waha.engine")
 T = TypeVar("T")
@@ -96,6 +97,7 @@ class EngineRuntime:
         self.fence_margin = max(self.lease_seconds / 5, 2 * self.renew_seconds)
         self.renewed_at = time.monotonic()
         self.batcher = Batcher()
+        self.statuses = StatusWriter(self._in_parallel)
         self.reconcilers = ThreadPoolExecutor(max_workers=RECONCILE_THREADS,
                                               thread_name_prefix="waha-reconcile")
 
@@ -291,9 +293,8 @@ class EngineRuntime:
                     if slot is not None:
                         await self._end(slot, logout=False)
                     if slot is not None or unlinked:
-                        await database_sync_to_async(services.record_status)(
-                            row.uid, SessionStatus.STOPPED, owner=self.worker_id
-                        )
+                        await self.statuses.record(row.uid, SessionStatus.STOPPED,
+                                                   owner=self.worker_id)
                     await database_sync_to_async(Session.objects.release)(row.uid,
                                                                           self.worker_id)
                     return False
@@ -331,9 +332,8 @@ class EngineRuntime:
         spec = services.spec_of(row)
         slot = Slot(spec=spec, generation=row.generation)
         self.slots[row.name] = slot
-        await self._in_parallel(services.record_status)(
-            row.uid, SessionStatus.STARTING, generation=row.generation, owner=self.worker_id
-        )
+        await self.statuses.record(row.uid, SessionStatus.STARTING, generation=row.generation,
+                                   owner=self.worker_id)
         if slot.ended:  # fenced meanwhile: start no client nothing would track
             return
         slot.drainer = asyncio.create_task(self._drain(slot), name=f"drain-{row.name}")
@@ -387,7 +387,7 @@ class EngineRuntime:
                         log.exception("applying %s of %s failed", type(item).__name__, name)
 
     async def _apply(self, slot: Slot, item: Arrival) -> None:
-        record = database_sync_to_async(services.record_status)
+        record = self.statuses.record
         uid, owner = slot.spec.uid, self.worker_id
         match item:
             case QrShown(value, expires_in):

@@ -24,7 +24,7 @@ from webhooks_app.services import add_webhooks, sync_webhooks
 from . import events, groups, store
 from .engines import PROFILE_CALLS, EngineError, EngineUnsupported, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
-from .models import Session, SessionStatus, default_session_name
+from .models import Session, SessionStatus, SessionStatusChange, default_session_name
 from .slots import EventArrived, HistoryArrived, Kept
 
 log = logging.getLogger("waha.sessions")
@@ -279,39 +279,100 @@ def profile(name: str, call: str, /, **args: Any) -> Any:
 
 
 # --- observed state, from the engine runtime ---------------------------------------------------
-def record_status(
-    uid: str,
-    status: str,
-    *,
-    generation: int | None = None,
-    me: dict[str, Any] | None = None,
-    qr: str | None = None,
-    qr_lifetime: float | None = None,
-    reason: str = "",
-    owner: str | None = None,
-) -> Session | None:
+@dataclass(frozen=True)
+class Observation:
+    """What an engine observed of one session (`record_statuses`). With `owner`, nothing is
+    written unless that engine still owns the session: one that lost it must not overwrite what
+    the new owner reports."""
+
+    uid: str
+    status: str
+    generation: int | None = None
+    me: dict[str, Any] | None = None
+    qr: str | None = None
+    qr_lifetime: float | None = None
+    reason: str = ""
+    owner: str | None = None
+
+
+def record_status(uid: str, status: str, **observed: Any) -> Session | None:
     """Write what the engine observed and publish `session.status` once per transition.
 
-    A new QR code re-publishes SCAN_QR_CODE without a new history row. With `owner`, nothing is
-    written unless that engine still owns the session: one that lost it must not overwrite
-    what the new owner reports.
+    A new QR code re-publishes SCAN_QR_CODE without a new history row.
     """
+    return record_statuses([Observation(uid, status, **observed)])[0]
+
+
+def record_statuses(observations: Sequence[Observation]) -> list[Session | None]:
+    """`record_status` for many sessions in one transaction (an engine's boot, its busy
+    moments): the rows locked with one query, their history rows added with one insert, the
+    rows saved with one update, their recent statuses read with one query and the events
+    published together. Answers each observation's session (None: gone, or not its owner's).
+
+    A session observed twice is written in two rounds, so each event shows its own state.
+    """
+    results: list[Session | None] = []
     with transaction.atomic():
-        session = (Session.objects.filter(uid=uid).owned_or_any(owner)
-                   .select_for_update().first())
+        rows = {row.uid: row for row in Session.objects.filter(
+            uid__in={o.uid for o in observations}).select_for_update().order_by("pk")}
+        for round_ in _rounds(observations):
+            results += _record_round(round_, rows)
+    for observation, session in zip(observations, results, strict=True):
         if session is None:
-            return None
-        change = session.apply_observed(status, generation=generation, me=me, qr=qr,
-                                        qr_lifetime=qr_lifetime, reason=reason)
-        if not change.saved:
-            return session
-        if change.news:
-            events.publish(session, "session.status", events.status_payload(session))
-    if status == SessionStatus.FAILED:
-        log.warning("session %s FAILED: %s", session.name, reason)
-    else:
-        log.info("session %s %s", session.name, status)
-    return session
+            continue
+        if observation.status == SessionStatus.FAILED:
+            log.warning("session %s FAILED: %s", session.name, observation.reason)
+        else:
+            log.info("session %s %s", session.name, observation.status)
+    return results
+
+
+def _rounds(observations: Sequence[Observation]) -> list[list[Observation]]:
+    """The observations in order, cut where a session comes again."""
+    rounds: list[list[Observation]] = [[]]
+    seen: set[str] = set()
+    for observation in observations:
+        if observation.uid in seen:
+            rounds.append([])
+            seen = set()
+        rounds[-1].append(observation)
+        seen.add(observation.uid)
+    return rounds
+
+
+def _record_round(observations: list[Observation], rows: dict[str, Session]
+                  ) -> list[Session | None]:
+    results: list[Session | None] = []
+    saved: list[Session] = []
+    fields: set[str] = set()
+    history: list[SessionStatusChange] = []
+    news: list[Session] = []
+    for o in observations:
+        session = rows.get(o.uid)
+        if session is None or (o.owner is not None and session.owner != o.owner):
+            results.append(None)
+            continue
+        observed = session.observe(o.status, generation=o.generation, me=o.me, qr=o.qr,
+                                   qr_lifetime=o.qr_lifetime, reason=o.reason)
+        results.append(session)
+        if not observed.change.saved:
+            continue
+        saved.append(session)
+        fields.update(observed.fields)
+        if observed.history is not None:
+            history.append(observed.history)
+        if observed.change.news:
+            news.append(session)
+    SessionStatusChange.objects.bulk_create(history)
+    if len(saved) == 1:
+        saved[0].save(update_fields=sorted(fields))
+    elif saved:
+        Session.objects.bulk_update(saved, sorted(fields))
+    recent = SessionStatusChange.objects.recent_of(session.pk for session in news)
+    events.publish_many([(session, "session.status",
+                          events.status_payload(session, recent.get(session.pk, [])))
+                         for session in news])
+    return results
 
 
 def record_event(uid: str, name: str, payload: dict[str, Any]) -> Session | None:
