@@ -23,8 +23,7 @@ def groups_for(principal: Principal | None, asked: str) -> list[str]:
         return []
     if principal.is_admin:
         return [groups.ALL_SESSIONS_GROUP if asked == "*" else groups.session_group(asked)]
-    readable = [name for name in principal.session_names or []
-                if principal.can(name, Action.READ)]
+    readable = principal.sessions_with(Action.READ) or []
     return [groups.session_group(name) for name in readable if asked in ("*", name)] or [
         groups.session_group(name) for name in readable]
 
