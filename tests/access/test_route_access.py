@@ -4,7 +4,7 @@ schema, and per route outside it that takes a key, with the answer each principa
 
 The principals (columns):
 - admin: `WAHA_API_KEY`;
-- key: a stored admin key (`POST /api/keys` with `isAdmin: true`);
+- key: a stored admin key (as `POST /api/keys` with `isAdmin: true` makes it);
 - own: a key of the route's session holding every action;
 - other: a key of another session ("beta") holding every action;
 - needs: the actions the route needs; for each, a key of the route's session holding every
