@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from .access import Principal, principal_of
+from .parsers import json_object
 
 if TYPE_CHECKING:  # DRF's views read RouteAccess while they load
     from rest_framework.request import Request
@@ -87,9 +88,7 @@ class OnSession(Rule):
         if self.path is not None:
             return str(view.kwargs[self.path])
         assert self.body is not None
-        data: Any = request.data
-        name = data.get(self.body) if isinstance(data, Mapping) else None
-        name = name or self.default
+        name = json_object(request.data).get(self.body) or self.default
         if not isinstance(name, str) or not name:
             raise exceptions.ValidationError({self.body: ["a session name is required"]})
         return name
