@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
-from waha_project.access import Principal
+from waha_project.access import Action, Principal
 from waha_project.auth import env_principal
 
+from . import groups
 from .errors import SessionNotFound
 from .models import ActorKind, ApiKey, AuditEntry, Session, SessionGrant
+
+log = logging.getLogger("waha.access")
 
 KEY_PREFIX = "key_"
 KEY_ID_PREFIX = "key_id_"
@@ -92,6 +99,35 @@ def stored_key(candidate: str) -> Principal | None:
         return Principal(kind=ActorKind.KEY, id=row.id)
     assert row.session is not None
     return Principal(kind=ActorKind.KEY, id=row.id, grants={row.session.name: row.allowed()})
+
+
+def end_streams(key_id: str) -> None:
+    """Ends the `/ws` streams opened with this key, which checked it at their handshake only."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(groups.key_group(key_id),
+                                        {"type": groups.KEY_CHANGED_MESSAGE})
+    except Exception:
+        log.exception("could not end the streams of key %s", key_id)
+
+
+# What a key may reach: a change to any of these ends its streams (a stream reconnects with
+# the key as it now is).
+REACH_FIELDS = frozenset({"is_admin", "is_active", "session",
+                          *(f"can_{action}" for action in Action.values)})
+
+
+def key_saved(sender: type[ApiKey], instance: ApiKey, created: bool = False,
+              update_fields: frozenset[str] | None = None, **kwargs: Any) -> None:
+    if not created and (update_fields is None or REACH_FIELDS & update_fields):
+        transaction.on_commit(partial(end_streams, instance.id))
+
+
+def key_deleted(sender: type[ApiKey], instance: ApiKey, **kwargs: Any) -> None:
+    """A key deleted, by itself or with its session."""
+    transaction.on_commit(partial(end_streams, instance.id))
 
 
 # --- dashboard users -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from webhooks_app.subscriptions import ALL, matches
 
 from . import groups
 from .fanout import Forwarding
+from .models import ActorKind
 
 
 def groups_for(principal: Principal | None, asked: str) -> list[str]:
@@ -23,8 +24,7 @@ def groups_for(principal: Principal | None, asked: str) -> list[str]:
         return []
     if principal.is_admin:
         return [groups.ALL_SESSIONS_GROUP if asked == "*" else groups.session_group(asked)]
-    readable = [name for name in principal.session_names or []
-                if principal.can(name, Action.READ)]
+    readable = principal.sessions_with(Action.READ) or []
     return [groups.session_group(name) for name in readable if asked in ("*", name)] or [
         groups.session_group(name) for name in readable]
 
@@ -47,14 +47,24 @@ class EventStreamConsumer(Forwarding):
             return
         names = [n.strip() for value in query.get("events", [ALL]) for n in value.split(",")]
         self.events = {n for n in names if n} or {ALL}
-        self.groups_joined = joined
+        # A stored key is checked here only: its change or deletion ends the stream (`access`).
+        key_groups = [groups.key_group(principal.id)] if principal.kind == ActorKind.KEY else []
+        self.groups_joined = joined + key_groups
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        await self.leave()
+
+    async def leave(self) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = []
+
+    async def waha_key_changed(self, message: dict[str, Any]) -> None:
+        await self.leave()  # not one more event, even before the close is through
+        await self.close(code=1008)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
         """Forward each event's text, serialised once when it was published (`fanout`)."""

@@ -12,10 +12,16 @@ ENGINES_GROUP = "waha.engines"
 EVENT_MESSAGE = "waha.event"
 NUDGE_MESSAGE = "engine.nudge"
 REQUEST_MESSAGE = "engine.request"
+# To the `/ws` streams of one key (`key_group`): the key changed or went, the stream ends.
+KEY_CHANGED_MESSAGE = "waha.key.changed"
 
 
 def event_message(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": EVENT_MESSAGE, "items": items}
+
+
+def key_group(key_id: str) -> str:
+    return f"waha.key.{key_id}"
 
 
 def session_group(name: str) -> str:

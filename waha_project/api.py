@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .parsers import json_object
 from .timestamps import ms
 
 DEFAULT_LIMIT = 100
@@ -116,30 +117,12 @@ def flag_parameter(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, str, enum=list(FLAG_VALUES), description=description)
 
 
-def json_kind(value: Any) -> str:
-    """What a parsed JSON value is, in JSON's words."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
-
-
 def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
     """The request body (or query) checked field by field; a 400 naming the field otherwise.
 
-    A body is a JSON object (an empty body counts as `{}`): `null` or an array is refused here,
-    before a serializer could read it as "nothing given".
+    A body is a JSON object (`parsers.json_object`).
     """
-    if not isinstance(data, Mapping):
-        raise serializers.ValidationError(
-            {"body": [f"must be a JSON object, got {json_kind(data)}"]}
-        )
-    serializer = serializer_class(data=data)
+    serializer = serializer_class(data=json_object(data))
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

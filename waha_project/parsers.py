@@ -32,6 +32,28 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def json_object(data: Any) -> Mapping[str, Any]:
+    """The request body, which must be a JSON object (an empty body counts as `{}`): `null` or
+    an array is a 400 naming `body`, before anything could read it as "nothing given"."""
+    if not isinstance(data, Mapping):
+        raise exceptions.ValidationError(
+            {"body": [f"must be a JSON object, got {json_kind(data)}"]})
+    return data
+
+
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: IO[Any] | None, media_type: str | None = None,
               parser_context: Mapping[str, Any] | None = None) -> Any:

@@ -14,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from .access import Principal, principal_of
+from .parsers import json_object
 
 if TYPE_CHECKING:  # DRF's views read RouteAccess while they load
     from rest_framework.request import Request
@@ -24,6 +25,11 @@ if TYPE_CHECKING:  # DRF's views read RouteAccess while they load
 class Rule:
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         raise NotImplementedError
+
+    def check_object(self, principal: Principal, request: Request, view: APIView,
+                     obj: Any) -> None:
+        """For the routes that name an object (DRF's `check_object_permissions`)."""
+        return None
 
 
 class Anyone(Rule):
@@ -49,6 +55,22 @@ class Listing(Rule):
 
 
 @dataclass(frozen=True)
+class OnObject(Rule):
+    """The action on the session of the object the route names (`view.session_of(obj)`).
+    The view finds the object among the sessions the principal sees (`session_names`), so
+    another session's object is a 404, and one of its own without the action a 403."""
+
+    action: str
+
+    def check(self, principal: Principal, request: Request, view: APIView) -> None:
+        principal.require_anywhere(self.action)
+
+    def check_object(self, principal: Principal, request: Request, view: APIView,
+                     obj: Any) -> None:
+        principal.require(view.session_of(obj), self.action)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
 class OnSession(Rule):
     """The action on the session the route names: a path parameter, or a body field."""
 
@@ -66,9 +88,7 @@ class OnSession(Rule):
         if self.path is not None:
             return str(view.kwargs[self.path])
         assert self.body is not None
-        data: Any = request.data
-        name = data.get(self.body) if isinstance(data, Mapping) else None
-        name = name or self.default
+        name = json_object(request.data).get(self.body) or self.default
         if not isinstance(name, str) or not name:
             raise exceptions.ValidationError({self.body: ["a session name is required"]})
         return name
@@ -82,7 +102,8 @@ OPTIONS = {"options": ANYONE, "metadata": ANYONE}
 def rule_of(view: APIView, request: Request) -> Rule | None:
     key = getattr(view, "action", None) or (request.method or "").lower()
     rules: Mapping[str, Rule] = {**OPTIONS, **getattr(view, "access", {})}
-    return rules.get(key)
+    # HEAD is GET without the body (Django answers it with the view's `get`): GET's rule.
+    return rules.get(key) or (rules.get("get") if key == "head" else None)
 
 
 def handled(view: APIView, request: Request) -> bool:
@@ -104,4 +125,11 @@ class RouteAccess(BasePermission):
         if rule is None:
             return not handled(view, request)  # a method the view lacks: DRF's 405
         rule.check(principal_of(request), request, view)
+        return True
+
+    def has_object_permission(self, request: Request, view: APIView, obj: Any) -> bool:
+        rule = rule_of(view, request)
+        if rule is None:
+            return False
+        rule.check_object(principal_of(request), request, view, obj)
         return True

@@ -86,7 +86,7 @@ class SessionViewSet(viewsets.ViewSet):
     )
     def list(self, request: Request) -> Response:
         sessions = services.list_sessions(include_stopped=query_flag(request, "all"),
-                                          names=principal_of(request).session_names)
+                                          names=principal_of(request).sessions_with(Action.READ))
         return Response(s.SessionInfoSerializer(sessions, many=True).data)
 
     @extend_schema(

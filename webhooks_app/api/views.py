@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from waha_project.access import Action, principal_of
 from waha_project.api import E400, E401, BareListPagination, ErrorSerializer
-from waha_project.permissions import Listing
+from waha_project.permissions import Listing, OnObject
 
 from .. import services
 from ..models import Delivery, DeliveryStatus
@@ -53,17 +53,21 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = DeliveryFilter
     pagination_class = BareListPagination
     lookup_value_regex = r"[0-9]+"
-    access = {"list": Listing(Action.READ), "retrieve": Listing(Action.READ),
-              "redeliver": Listing(Action.CONTROL)}
+    access = {"list": Listing(Action.READ), "retrieve": OnObject(Action.READ),
+              "redeliver": OnObject(Action.CONTROL)}
 
     def get_queryset(self) -> QuerySet[Delivery]:
-        """Only the deliveries of the sessions the principal may read (another's are 404)."""
+        """The list: the deliveries of the sessions the principal may read. One delivery: of
+        the sessions it sees (another's is a 404; its rule then asks for the action)."""
         principal = principal_of(self.request)
-        if principal.is_admin:
+        names = (principal.sessions_with(Action.READ) if self.action == "list"
+                 else principal.session_names)
+        if names is None:
             return Delivery.objects.all()
-        readable = [name for name in principal.session_names or []
-                    if principal.can(name, Action.READ)]
-        return Delivery.objects.filter(session__name__in=readable)
+        return Delivery.objects.filter(session__name__in=names)
+
+    def session_of(self, delivery: Delivery) -> str:
+        return delivery.session_name
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "retrieve":
@@ -84,8 +88,5 @@ class DeliveryViewSet(viewsets.ReadOnlyModelViewSet):
                    responses={201: WebhookDeliverySerializer, 401: E401, 404: NOT_FOUND})
     @action(detail=True, methods=["post"])
     def redeliver(self, request: Request, pk: str) -> Response:
-        delivery = self.get_object()
-        if delivery.session_name:
-            principal_of(request).require(delivery.session_name, Action.CONTROL)
-        copy = services.redeliver(delivery)
+        copy = services.redeliver(self.get_object())
         return Response(WebhookDeliverySerializer(copy).data, status=status.HTTP_201_CREATED)
