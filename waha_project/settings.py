@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "RetryPolicyEnum": "webhooks_app.models.RetryPolicy",
         "WebhookDeliveryStatusEnum": "webhooks_app.models.DeliveryStatus",
         "HealthStatusEnum": [("ok", "ok"), ("error", "error")],
+        "AuditActorTypeEnum": "sessions_app.models.ActorKind",
     },
 }
 

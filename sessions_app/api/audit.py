@@ -24,7 +24,7 @@ ACTOR_MAX_LENGTH = AuditEntry._meta.get_field("actor_id").max_length
 OPERATION_MAX_LENGTH = AuditEntry._meta.get_field("operation").max_length
 
 
-class ActorSerializer(serializers.Serializer):
+class AuditActorSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ActorKind.choices, source="actor_kind",
                                    help_text="key: a stored key; user: a dashboard or admin "
                                              "user; env: WAHA_API_KEY")
@@ -35,7 +35,7 @@ class ActorSerializer(serializers.Serializer):
 class AuditEntrySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     timestamp = MillisecondsField(help_text="When, in milliseconds since the epoch")
-    actor = ActorSerializer(source="*")
+    actor = AuditActorSerializer(source="*")
     operation = serializers.CharField(help_text="e.g. session-create, session-stop, "
                                                 "dashboard:stop")
     session = serializers.CharField(help_text="The session the request was about; empty if none")
