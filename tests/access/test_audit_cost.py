@@ -1,4 +1,5 @@
-"""An audit row costs one INSERT, with no query of its own around it (no transaction, no read)."""
+"""An audit row costs one INSERT, with no query of its own around it (no read; on SQLite no
+transaction either: PostgreSQL's asynchronous commit is in test_audit_postgres.py)."""
 
 from __future__ import annotations
 
