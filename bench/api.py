@@ -14,6 +14,8 @@ On each: `--sessions` stopped sessions created at `--concurrency` (a figure of i
 
 - GET /ping, GET /api/sessions?all=true and GET /api/sessions/{name}: `--requests` each, one at a
   time, so the figures are latencies rather than queueing;
+- POST /api/sessions/{name}/stop on stopped sessions: `--requests`, one at a time: a
+  state-changing request that leaves the engine alone (its desired state and its audit row);
 - POST /api/sessions with start=true: `--requests` new sessions at `--concurrency`, as
   sessions created and started per second; then how long until the engine shows a QR code for
   every one of them, and GET /ping again;
@@ -92,6 +94,10 @@ def create(name: str, *, start: bool) -> Callable[[httpx.Client], httpx.Response
     return lambda client: client.post("/api/sessions", json={"name": name, "start": start})
 
 
+def post(path: str) -> Callable[[httpx.Client], httpx.Response]:
+    return lambda client: client.post(path)
+
+
 def wait_until_showing_qr(client: httpx.Client, count: int, timeout: float = 120.0) -> float:
     """When every started session reached SCAN_QR_CODE (the answer to create says STARTING)."""
     deadline = time.perf_counter() + timeout
@@ -115,6 +121,10 @@ class PathResult:
     @property
     def baseline(self) -> Figures:
         return self.rows[1]
+
+    @property
+    def started(self) -> Figures:
+        return self.rows[5]
 
 
 def measure_path(label: str, client_of: Callable[[], httpx.Client],
@@ -157,6 +167,9 @@ def measure_path(label: str, client_of: Callable[[], httpx.Client],
         one = measure("GET /api/sessions/{name}",
                       (get(f"/api/sessions/{name}") for name in targets),
                       client_for)
+        stop = measure("POST /api/sessions/{name}/stop (stopped)",
+                       (post(f"/api/sessions/{name}/stop") for name in targets),
+                       client_for, expect=201)
         burst_began = time.perf_counter()
         started = measure(
             "POST /api/sessions (start=true)",
@@ -166,7 +179,7 @@ def measure_path(label: str, client_of: Callable[[], httpx.Client],
         result.caught_up = wait_until_showing_qr(client_for(), count) - burst_began
         ping_after = measure("GET /ping (baseline, again at the end)",
                              (get("/ping") for _ in range(count)), client_for)
-        result.rows = [setup, ping, listing, one, started, ping_after]
+        result.rows = [setup, ping, listing, one, stop, started, ping_after]
     finally:
         pool.shutdown()
         for client in clients:
@@ -235,7 +248,7 @@ def print_table(paths: list[PathResult]) -> None:
               + f" {ratio:>7.2f}x")
     print()
     for p in paths:
-        started = p.rows[4]
+        started = p.started
         stops = ", ".join(
             f"{name} {'not within 30 s' if seconds is None else f'{seconds:.2f} s'}"
             for name, seconds in p.stops)

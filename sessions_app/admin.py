@@ -1,4 +1,4 @@
-"""The support staff's console for sessions and engine processes.
+"""The support staff's console for sessions, engine processes and the audit log.
 
 Everything here is read-only: the desired state changes only through `services` (the actions
 below), and the observed state belongs to the engine that owns the session. Secrets in the
@@ -30,7 +30,7 @@ from webhooks_app.models import Delivery, Webhook
 
 from . import services
 from .errors import SessionNotFound
-from .models import EngineProcess, Session, SessionStatus, SessionStatusChange
+from .models import AuditEntry, EngineProcess, Session, SessionStatus, SessionStatusChange
 
 log = logging.getLogger("waha.admin")
 
@@ -362,3 +362,20 @@ class EngineProcessAdmin(ReadOnlyAdmin):
     @admin.display(description="sessions owned")
     def sessions_owned(self, process: EngineProcess) -> int:
         return Session.objects.owned_by(process.worker_id).count()
+
+
+# --- the audit log ---------------------------------------------------------------------------
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """A record: nothing is added, changed or deleted here."""
+
+    list_display = ("timestamp", "actor_kind", "actor_id", "operation", "session", "status",
+                    "summary")
+    list_filter = ("actor_kind", "operation", "status")
+    search_fields = ("session", "actor_id")
+    search_help_text = "A session name or an actor (a key id or a username)."
+    date_hierarchy = "timestamp"
+    readonly_fields = list_display
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
+        return False  # pruning (WAHA_AUDIT_RETENTION_DAYS) owns their removal

@@ -76,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the key and the login middlewares: it records who asked (sessions_app/audit.py).
+    "sessions_app.audit.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "waha_project.urls"
@@ -220,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "RetryPolicyEnum": "webhooks_app.models.RetryPolicy",
         "WebhookDeliveryStatusEnum": "webhooks_app.models.DeliveryStatus",
         "HealthStatusEnum": [("ok", "ok"), ("error", "error")],
+        "AuditActorTypeEnum": "sessions_app.models.ActorKind",
     },
 }
 
@@ -314,6 +317,7 @@ GLOBAL_WEBHOOK_ENV = {
 CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "webhooks_app.tasks.sweep", "schedule": WEBHOOK_SWEEP_SECONDS},
     "webhooks-prune": {"task": "webhooks_app.tasks.prune", "schedule": 3600.0},
+    "audit-prune": {"task": "sessions_app.tasks.prune_audit", "schedule": 3600.0},
 }
 
 # --- access --------------------------------------------------------------------------------------

@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import keys, messages, server, views
+from . import audit, keys, messages, server, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sessions", views.SessionViewSet, basename="session")
 router.register("keys", keys.ApiKeyViewSet, basename="key")
+router.register("audit", audit.AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("api/sessions/start", views.LegacyStartView.as_view(), name="session-legacy-start"),

@@ -29,7 +29,7 @@ from waha_project.api import (
 from waha_project.errors import WrongState
 from waha_project.permissions import ADMIN, ANYONE, Listing, OnSession, Rule
 
-from .. import pictures, qr, services
+from .. import audit, pictures, qr, services
 from ..engines import get_engine
 from ..models import Session
 from . import serializers as s
@@ -100,6 +100,7 @@ class SessionViewSet(viewsets.ViewSet):
         session = services.create_session(
             body.get("name"), config_of(body), start=True if start is None else start
         )
+        audit.names_session(request, session.name)  # the name it made up, if none was given
         return Response(info(session), status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Get a session", parameters=[NAME_PARAM],
@@ -166,7 +167,8 @@ class SessionViewSet(viewsets.ViewSet):
         return JsonResponse(services.get_session(name).me, safe=False)
 
 
-session_detail = SessionViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"})
+session_detail = SessionViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"},
+                                        basename="session")
 
 
 # --- deprecated WAHA routes ------------------------------------------------------------------
@@ -189,14 +191,18 @@ class LegacyRouteView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> HttpResponse:
-        return session_detail(request._request, name=self.session_name)
+        return self.hand_on(request)
 
     @extend_schema(exclude=True)
     def put(self, request: Request) -> HttpResponse:
-        return session_detail(request._request, name=self.session_name)
+        return self.hand_on(request)
 
     @extend_schema(exclude=True)
     def delete(self, request: Request) -> HttpResponse:
+        return self.hand_on(request)
+
+    def hand_on(self, request: Request) -> HttpResponse:
+        audit.handed_to(request, session_detail, self.session_name)
         return session_detail(request._request, name=self.session_name)
 
 

@@ -116,6 +116,7 @@ SCHEMA_ROUTES = [
     Row("POST",   "/api/keys",                              OK,   OK, 403,  403,  (),                  401, 401, body=KEY_BODY),
     Row("PUT",    "/api/keys/{id}",                         OK,   OK, 403,  403,  (),                  401, 401, body=KEY_BODY),
     Row("DELETE", "/api/keys/{id}",                         OK,   OK, 403,  403,  (),                  401, 401),
+    Row("GET",    "/api/audit",                             OK,   OK, 403,  403,  (),                  401, 401),
     Row("GET",    "/api/server/version",                    OK,   OK, OK,   OK,   (),                  401, 401),
     Row("GET",    "/api/server/status",                     OK,   OK, 403,  403,  (),                  401, 401),
     Row("GET",    "/api/server/environment",                OK,   OK, 403,  403,  (),                  401, 401),
