@@ -79,6 +79,12 @@ class Principal:
         """The sessions it may see, or None for all."""
         return None if self.grants is None else sorted(self.grants)
 
+    def sessions_with(self, action: str) -> list[str] | None:
+        """The sessions it may do this on, or None for all."""
+        if self.grants is None:
+            return None
+        return sorted(name for name, actions in self.grants.items() if action in actions)
+
     def can(self, session: str, action: str) -> bool:
         return self.grants is None or action in self.grants.get(session, ())
 

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @database_sync_to_async
 def session_cookie() -> bytes:
-    user = User.objects.create_user(f"operator{User.objects.count()}",
-                                    password="irrelevant-password-1")
+    user = User.objects.create_superuser(f"operator{User.objects.count()}",
+                                         password="irrelevant-password-1")
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()
