@@ -93,13 +93,9 @@ def session_or_404(name: str) -> Session:
 
 
 def viewer(request: HttpRequest) -> Principal:
-    """The logged-in user as the access rules know them, read once per request (templates
-    read it as `request.dashboard_principal`)."""
-    principal: Principal | None = getattr(request, "dashboard_principal", None)
-    if principal is None:
-        principal = access.principal_for_user(request.user)
-        request.dashboard_principal = principal  # type: ignore[attr-defined]
-    return principal
+    """The logged-in user as the access rules know them (templates read it as
+    `request.user_principal`)."""
+    return access.principal_for_request(request)
 
 
 def check(request: HttpRequest, name: str, action: str, doing: str) -> None:
