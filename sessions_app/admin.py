@@ -194,13 +194,17 @@ class WebhookInline(WebhookColumns, ReadOnlyInline):
     exclude = ("url", "hmac_key", "custom_headers")
 
 
-class GrantInline(SuperusersOnly, ReadOnlyInline):
-    """Who may use this session from the dashboard (edited on each user's page)."""
+class GrantInline(ReadOnlyInline):
+    """Who may use this session from the dashboard (edited on each user's page); shown to
+    superusers."""
 
     model = SessionGrant
     verbose_name = "dashboard grant"
     fields = readonly_fields = ("user", "can_read", "can_send", "can_control", "can_setting",
                                 "can_app", "can_delete")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
 
 
 # --- sessions ---------------------------------------------------------------------------------

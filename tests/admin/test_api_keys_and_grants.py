@@ -13,7 +13,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from sessions_app import access
-from sessions_app.models import ApiKey, SessionGrant
+from sessions_app.models import ApiKey, Session, SessionGrant
 
 from .helpers import admin_url, make_session
 
@@ -118,3 +118,23 @@ def test_grants_are_edited_on_the_user_s_page(admin_client: Client):
     grant = SessionGrant.objects.get(user=user)
     assert (grant.session_id, grant.allowed()) == (alpha.pk, {"read"})
     assert access.principal_for_user(user).grants == {"alpha": frozenset({"read"})}
+
+
+def test_a_session_s_page_lists_its_grants_to_superusers_only(admin_client: Client,
+                                                               client: Client):
+    alpha = make_session("alpha")
+    SessionGrant.objects.create(user=User.objects.create_user("agent", password="pw"),
+                                session=alpha)
+    staff = User.objects.create_user("support", password="pw", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename="view_session"))
+    SessionGrant.objects.create(user=staff, session=alpha)
+    client.force_login(staff)
+
+    for_superuser = admin_client.get(admin_url(Session, "change", alpha.pk))
+    for_staff = client.get(admin_url(Session, "change", alpha.pk))
+
+    assert "Dashboard grants" in for_superuser.content.decode()
+    assert ">agent<" in for_superuser.content.decode()
+    assert for_staff.status_code == 200
+    assert "Dashboard grants" not in for_staff.content.decode()
+    assert ">agent<" not in for_staff.content.decode()
