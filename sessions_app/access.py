@@ -143,6 +143,15 @@ def principal_for_user(user: AbstractBaseUser | AnonymousUser) -> Principal:
                      grants={grant.session.name: grant.allowed() for grant in grants})
 
 
+def principal_for_request(request: Any) -> Principal:
+    """The logged-in user's principal, read once per request (the dashboard, the admin)."""
+    principal: Principal | None = getattr(request, "user_principal", None)
+    if principal is None:
+        principal = principal_for_user(request.user)
+        request.user_principal = principal
+    return principal
+
+
 # --- the audit log ---------------------------------------------------------------------------
 def record(principal: Principal, *, operation: str, session: str = "", status: int,
            summary: str = "") -> AuditEntry:

@@ -3,6 +3,11 @@
 Everything here is read-only: the desired state changes only through `services` (the actions
 below), and the observed state belongs to the engine that owns the session. Secrets in the
 config are masked (`masked_config`) and the QR value, a credential, is never shown.
+
+A staff user who is not a superuser sees only the sessions granted to them (`SessionGrant`,
+with `read`), and their webhooks and deliveries; the lifecycle actions need `control`,
+deleting needs `delete`, as on the API and the dashboard. API keys are for superusers. Grants
+are edited on the user's page.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext, unquote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -24,13 +32,29 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from waha_project.admin import MASK, ReadOnlyAdmin, ReadOnlyInline, pretty_json
-from webhooks_app.admin import WebhookColumns, masked_webhook
+from waha_project.access import Action, Principal
+from waha_project.admin import (
+    MASK,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReadOnlyPermissions,
+    pretty_json,
+)
+from webhooks_app.admin import DeliveryAdmin, WebhookAdmin, WebhookColumns, masked_webhook
 from webhooks_app.models import Delivery, Webhook
 
-from . import services
+from . import access, services
 from .errors import SessionNotFound
-from .models import AuditEntry, EngineProcess, Session, SessionStatus, SessionStatusChange
+from .key_forms import judged_key
+from .models import (
+    ApiKey,
+    AuditEntry,
+    EngineProcess,
+    Session,
+    SessionGrant,
+    SessionStatus,
+    SessionStatusChange,
+)
 
 log = logging.getLogger("waha.admin")
 
@@ -48,6 +72,47 @@ def masked_config(config: object) -> Any:
     if isinstance(proxy, dict) and proxy.get("password"):
         result["proxy"] = {**proxy, "password": MASK}
     return result
+
+
+# --- who sees which sessions -------------------------------------------------------------------
+ACTION_COLUMNS = tuple(f"can_{action.value}" for action in Action)
+
+
+def principal(request: HttpRequest) -> Principal:
+    return access.principal_for_request(request)
+
+
+class GrantedOnly:
+    """Rows of the sessions the staff user may read, by `session_lookup` (all for a
+    superuser); another session's page is missing, as a deleted one's is."""
+
+    session_lookup = "name"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        names = principal(request).sessions_with(Action.READ)
+        if names is None:
+            return queryset
+        return queryset.filter(**{f"{self.session_lookup}__in": names})
+
+
+class SuperusersOnly:
+    """Pages for superusers alone, whatever a staff user's model permissions say."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return principal(request).is_admin
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
 
 
 # --- filters ----------------------------------------------------------------------------------
@@ -136,9 +201,22 @@ class WebhookInline(WebhookColumns, ReadOnlyInline):
     exclude = ("url", "hmac_key", "custom_headers")
 
 
+class GrantInline(ReadOnlyInline):
+    """Who may use this session from the dashboard (edited on each user's page); shown to
+    superusers."""
+
+    model = SessionGrant
+    verbose_name = "dashboard grant"
+    fields = readonly_fields = ("user", "can_read", "can_send", "can_control", "can_setting",
+                                "can_app", "can_delete")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return principal(request).is_admin
+
+
 # --- sessions ---------------------------------------------------------------------------------
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
+class SessionAdmin(GrantedOnly, admin.ModelAdmin):
     list_display = ("name", "status_column", "phone", "push_name", "owner", "updated_at")
     list_filter = (DisplayStatusFilter, OwnerFilter)
     # Shows the search box; get_search_results below does the matching.
@@ -146,7 +224,7 @@ class SessionAdmin(admin.ModelAdmin):
     search_help_text = "Name, phone number (me.id) or a metadata key or value."
     ordering = ("name",)
     actions = ("start_sessions", "stop_sessions", "restart_sessions", "logout_sessions")
-    inlines = (WebhookInline, StatusHistoryInline)
+    inlines = (WebhookInline, StatusHistoryInline, GrantInline)
     # The raw fields that carry secrets never reach a form: config is shown masked instead.
     exclude = ("config", "qr_value")
     fieldsets = (
@@ -246,8 +324,11 @@ class SessionAdmin(admin.ModelAdmin):
                 name: str) -> int:
         """Run one lifecycle operation per session through `services`; report the count."""
         operation = services.LIFECYCLE[name]
-        done, missing = 0, []
+        done, missing, refused = 0, [], []
         for session in sessions:
+            if not principal(request).can(session.name, Action.CONTROL):
+                refused.append(session.name)
+                continue
             try:
                 operation.run(session.name)
             except SessionNotFound:
@@ -269,6 +350,9 @@ class SessionAdmin(admin.ModelAdmin):
         if missing:
             self.message_user(request, f"Already deleted: {', '.join(missing)}.",
                               messages.WARNING)
+        if refused:
+            self.message_user(request, f"Not allowed: the 'control' action is not granted to "
+                                       f"you on {', '.join(refused)}.", messages.ERROR)
         return done
 
     def confirm_logout(self, request: HttpRequest, sessions: list[Session],
@@ -313,7 +397,9 @@ class SessionAdmin(admin.ModelAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         operations = []
-        if self.has_change_permission(request):
+        session = self.get_object(request, unquote(object_id))
+        if (self.has_change_permission(request) and session is not None
+                and principal(request).can(session.name, Action.CONTROL)):
             operations = [
                 {"name": name, "label": operation.label,
                  "url": reverse("admin:sessions_app_session_operate", args=[object_id, name])}
@@ -323,6 +409,10 @@ class SessionAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     # --- deletion: through the service, so the auth state is wiped and the engine told
+    def has_delete_permission(self, request: HttpRequest, obj: Session | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and (
+            obj is None or principal(request).can(obj.name, Action.DELETE))
+
     def delete_model(self, request: HttpRequest, obj: Session) -> None:
         services.delete_session(obj.name)
 
@@ -337,7 +427,12 @@ class SessionAdmin(admin.ModelAdmin):
         # The rows that follow a session (history, webhooks, the store) go with it; their
         # admins being read-only must not block deleting the session itself.
         own = {str(self.opts.verbose_name)}
-        return deleted, counts, {name for name in perms_needed if name in own}, protected
+        needed = {name for name in perms_needed if name in own}
+        # One session without the delete action refuses the whole batch (Django then answers
+        # 403 to the confirmation).
+        needed |= {f"session {session.name} (the 'delete' action)" for session in objs
+                   if not principal(request).can(session.name, Action.DELETE)}
+        return deleted, counts, needed, protected
 
 
 def me_field(session: Session, key: str) -> str | None:
@@ -366,8 +461,9 @@ class EngineProcessAdmin(ReadOnlyAdmin):
 
 # --- the audit log ---------------------------------------------------------------------------
 @admin.register(AuditEntry)
-class AuditEntryAdmin(ReadOnlyAdmin):
-    """A record: nothing is added, changed or deleted here."""
+class AuditEntryAdmin(ReadOnlyPermissions, SuperusersOnly, admin.ModelAdmin):
+    """A record of every session's changes, for superusers: nothing is added, changed or
+    deleted here (pruning, `WAHA_AUDIT_RETENTION_DAYS`, owns their removal)."""
 
     list_display = ("timestamp", "actor_kind", "actor_id", "operation", "session", "status",
                     "summary")
@@ -377,5 +473,106 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     date_hierarchy = "timestamp"
     readonly_fields = list_display
 
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEntry | None = None) -> bool:
-        return False  # pruning (WAHA_AUDIT_RETENTION_DAYS) owns their removal
+
+# --- webhooks and deliveries: those of the sessions a staff user may read ---------------------
+admin.site.unregister(Webhook)
+admin.site.unregister(Delivery)
+
+
+@admin.register(Webhook)
+class GrantedWebhookAdmin(GrantedOnly, WebhookAdmin):
+    session_lookup = "session__name"
+
+
+@admin.register(Delivery)
+class GrantedDeliveryAdmin(GrantedOnly, DeliveryAdmin):
+    session_lookup = "session__name"
+
+    def resend(self, request: HttpRequest,
+               deliveries: QuerySet[Delivery] | Sequence[Delivery]) -> list[Delivery]:
+        # Sending again needs control on each delivery's session, as on the API.
+        if not all(principal(request).can(delivery.session_name, Action.CONTROL)
+                   for delivery in deliveries):
+            raise PermissionDenied
+        return super().resend(request, deliveries)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+class ApiKeyForm(forms.ModelForm):
+    """Judged as `/api/keys` judges a body (`judged_key`); `access` creates and updates."""
+
+    class Meta:
+        model = ApiKey
+        fields = ("is_admin", "session", "is_active", *ACTION_COLUMNS)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            is_admin = data["is_admin"] if "is_admin" in self.fields else self.instance.is_admin
+            session = data.get("session")
+            self.key_fields = judged_key(
+                is_admin=bool(is_admin), session=session.name if session else None,
+                is_active=bool(data.get("is_active")),
+                actions={action.value: bool(data.get(f"can_{action.value}"))
+                         for action in Action})
+        return data
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(SuperusersOnly, admin.ModelAdmin):
+    """The whole key is shown once, in the message after it is created; the digest never."""
+
+    form = ApiKeyForm
+    list_display = ("id", "masked", "session", "is_admin", "is_active", "action_list",
+                    "created_at")
+    list_select_related = ("session",)
+    list_filter = ("is_admin", "is_active")
+    search_fields = ("id", "session__name")
+    search_help_text = "A key id (key_id_…) or a session name."
+    EDITABLE: tuple[str, ...] = ("session", "is_active", *ACTION_COLUMNS)
+    SHOWN: tuple[str, ...] = ("id", "masked", "is_admin", "created_at", "updated_at")
+
+    @admin.display(description="actions")
+    def action_list(self, key: ApiKey) -> str:
+        if key.is_admin:
+            return "all (admin)"
+        return ", ".join(name for name, on in key.actions.items() if on) or "none"
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("is_admin", *self.EDITABLE)
+        return (*self.SHOWN[:3], *self.EDITABLE, *self.SHOWN[3:])
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return () if obj is None else self.SHOWN
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            access.update_key(obj, **form.key_fields)
+            return
+        key, plain = access.create_key(**form.key_fields)
+        obj.pk = key.pk
+        obj.refresh_from_db()  # the admin's answer and its log name the key it created
+        self.message_user(request, f"The new key, shown this once (only its digest is kept): "
+                                   f"{plain}", messages.SUCCESS)
+
+
+# --- users: their dashboard grants -----------------------------------------------------------
+class SessionGrantInline(admin.TabularInline):
+    """The sessions a user who is not a superuser reaches in the dashboard and the admin."""
+
+    model = SessionGrant
+    extra = 0
+    fields = ("session", *ACTION_COLUMNS)
+    verbose_name = "session grant"
+    verbose_name_plural = ("session grants (what this user reaches when not a superuser; "
+                           "a superuser reaches every session)")
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserWithGrantsAdmin(UserAdmin):
+    inlines = (*UserAdmin.inlines, SessionGrantInline)

@@ -3,6 +3,8 @@
 Authenticated by the Django session cookie (AuthMiddlewareStack). It joins the events group of
 one session or of all, sends the current state, then forwards the frames each publication
 carries, prepared once for every page (`sessions_app.fanout`): no database, no drawing here.
+A user who is not a superuser joins only the groups of the sessions granted to them with the
+`read` action (read when the page connects); asking for another session is refused.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from .. import fanout, groups
+from waha_project.access import Action
+
+from .. import fanout
+from ..access import principal_for_user
 from ..fanout import Forwarding
 from . import live
 
 
 class DashboardConsumer(Forwarding):
-    group: str | None = None
+    groups_joined: list[str] | None = None
     with_events = False
 
     async def connect(self) -> None:
@@ -36,18 +41,25 @@ class DashboardConsumer(Forwarding):
         if target is None:
             await self.close(code=live.CLOSE_POLICY)
             return
+        principal = await database_sync_to_async(principal_for_user)(user)
+        joined = live.groups_for(principal, target)
+        if joined is None:
+            await self.close(code=live.CLOSE_POLICY)
+            return
         self.with_events = (query.get("events") or ["0"])[0] == "1"
-        self.group = (groups.ALL_SESSIONS_GROUP if target == live.ALL_SESSIONS
-                      else groups.session_group(target))
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = joined
+        for group in joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         # Joined first, then the current state: nothing published in between is lost.
-        for frame in await database_sync_to_async(live.snapshot)(target):
+        frames = await database_sync_to_async(live.snapshot)(
+            target, principal.sessions_with(Action.READ))
+        for frame in frames:
             await self.send_json(frame)
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined or []:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def waha_event(self, message: dict[str, Any]) -> None:
         for item in message["items"]:

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.forms import formset_factory
 from rest_framework import serializers
 
+from waha_project.access import DEFAULT_ACTIONS, Action
 from waha_project.errors import walk_validation
 from webhooks_app.models import RetryPolicy
 from webhooks_app.subscriptions import EventName
@@ -36,6 +37,7 @@ from ..api.serializers import (
 )
 from ..errors import SessionExists
 from ..ignore import IgnoreRules
+from ..key_forms import judged_key
 from ..models import Session
 from .config_rows import (
     Choices,
@@ -173,6 +175,43 @@ class PairingForm(DashboardForm):
             if path == "phoneNumber" and "phone_number" not in self.errors:
                 self.add_error("phone_number", message)
         return None
+
+
+class KeyForm(DashboardForm):
+    """A new API key: `/api/keys` judges it (`judged_key`), `access.create_key` makes it."""
+
+    is_admin = forms.BooleanField(
+        required=False, label="Admin key",
+        help_text="Reaches every session and manages the keys; it names no session.")
+    session = forms.ChoiceField(required=False, label="Session",
+                                help_text="The one session a key that is not an admin key "
+                                          "reaches.")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = Session.objects.order_by("name").values_list("name", flat=True)
+        session = self.fields["session"]
+        assert isinstance(session, forms.ChoiceField)
+        session.choices = [("", "None (admin key)"), *((n, n) for n in names)]
+        for action in Action:
+            self.fields[f"action_{action.value}"] = forms.BooleanField(
+                required=False, initial=DEFAULT_ACTIONS[action.value], label=action.label)
+        self.key_fields: dict[str, Any] = {}
+
+    @property
+    def action_fields(self) -> list[forms.BoundField]:
+        return [self[f"action_{action.value}"] for action in Action]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            self.key_fields = judged_key(
+                is_admin=bool(data.get("is_admin")), session=data.get("session") or None,
+                is_active=bool(data.get("is_active")),
+                actions={action.value: bool(data.get(f"action_{action.value}"))
+                         for action in Action})
+        return data
 
 
 # --- the config values the form shows: one row each, read by the editor -------------------------

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from waha_project.access import Action, Principal
+
+from .. import groups
 from ..api.serializers import SESSION_NAME_RE
 from ..fanout import qr_frame, status_frame
 from ..models import Session
@@ -21,11 +24,13 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_POLICY = 1008
 
 
-def snapshot(target: str) -> list[dict[str, Any]]:
-    """Current status (and QR code) of one session or all, so a page that connects after an
-    event was published still shows the latest state."""
+def snapshot(target: str, readable: list[str] | None = None) -> list[dict[str, Any]]:
+    """Current status (and QR code) of one session or all (of `readable`, when given), so a
+    page that connects after an event was published still shows the latest state."""
     rows = (Session.objects.all() if target == ALL_SESSIONS
             else Session.objects.filter(name=target))
+    if readable is not None:
+        rows = rows.filter(name__in=readable)
     frames: list[dict[str, Any]] = []
     for session in rows[:SNAPSHOT_LIMIT]:
         frames.append(status_frame(session))
@@ -44,6 +49,19 @@ def target_of(query: dict[str, list[str]]) -> str | None:
     if len(target) > 54 or not SESSION_NAME_RE.fullmatch(target):
         return None
     return target
+
+
+def groups_for(principal: Principal, target: str) -> list[str] | None:
+    """The groups a page joins: every session's or one's, narrowed to the sessions the user may
+    read; None refuses a session they may not read (it is not told whether it exists)."""
+    readable = principal.sessions_with(Action.READ)
+    if target == ALL_SESSIONS:
+        if readable is None:
+            return [groups.ALL_SESSIONS_GROUP]
+        return [groups.session_group(name) for name in readable]
+    if readable is not None and target not in readable:
+        return None
+    return [groups.session_group(target)]
 
 
 def same_origin(scope: dict[str, Any]) -> bool:

@@ -25,4 +25,7 @@ urlpatterns = [
     path("dashboard/events/", views.events, name="events"),
     path("dashboard/deliveries/", views.deliveries, name="deliveries"),
     path("dashboard/deliveries/<int:pk>/redeliver", views.redeliver, name="redeliver"),
+    path("dashboard/keys/", views.keys, name="keys"),
+    path("dashboard/keys/<str:key_id>/active", views.key_active, name="key-active"),
+    path("dashboard/keys/<str:key_id>/delete", views.key_delete, name="key-delete"),
 ]

@@ -1,6 +1,11 @@
 """Dashboard pages. Every action is a POST form with a CSRF token that calls one function of
 sessions_app.services (or webhooks_app.services); the pages then update themselves live over
-one websocket (`/dashboard/ws`, see consumers.py)."""
+one websocket (`/dashboard/ws`, see consumers.py).
+
+A superuser sees and does everything. Any other user reaches only the sessions granted to them
+(`SessionGrant`), each with its actions, as a key does on the API (`Principal`): another
+session's page is missing (404), an action they do not hold is refused (403), creating a
+session and the API keys are for superusers."""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from waha_project.access import Action, MissingAction, Principal, SessionHidden
 from waha_project.errors import DomainError
 from waha_project.masks import masked_url
 from waha_project.timestamps import ms
@@ -26,13 +32,13 @@ from webhooks_app import services as webhook_services
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
 from webhooks_app.subscriptions import EventName
 
-from .. import services
+from .. import access, services
 from ..engines import get_engine
 from ..errors import SessionExists, SessionNotFound
 from ..fanout import qr_frame
-from ..models import Session, SessionStatus
+from ..models import ApiKey, Session, SessionStatus
 from . import live
-from .forms import PairingForm, SessionEditor
+from .forms import KeyForm, PairingForm, SessionEditor
 
 P = ParamSpec("P")
 R = TypeVar("R", bound=HttpResponseBase)
@@ -75,6 +81,10 @@ class PageNotFound(Exception):
     """A dashboard page about a session (or delivery) that does not exist."""
 
 
+class PageRefused(Exception):
+    """A page or an action the user may not reach (403); the message says why."""
+
+
 def session_or_404(name: str) -> Session:
     try:
         return services.get_session(name)
@@ -82,19 +92,56 @@ def session_or_404(name: str) -> Session:
         raise PageNotFound(f"There is no session named {name}.") from None
 
 
+def viewer(request: HttpRequest) -> Principal:
+    """The logged-in user as the access rules know them (templates read it as
+    `request.user_principal`)."""
+    return access.principal_for_request(request)
+
+
+def check(request: HttpRequest, name: str, action: str, doing: str) -> None:
+    """Nothing when the user may `doing` the session; a session they cannot see is missing,
+    as one that does not exist is."""
+    try:
+        viewer(request).require(name, action)
+    except SessionHidden:
+        raise PageNotFound(f"There is no session named {name}.") from None
+    except MissingAction:
+        raise PageRefused(f"You may not {doing} session {name}: the '{action}' action is "
+                          "not granted to you.") from None
+
+
+def allowed_session(request: HttpRequest, name: str, action: str, doing: str) -> Session:
+    check(request, name, action, doing)
+    return session_or_404(name)
+
+
+def superuser_only(request: HttpRequest, doing: str) -> None:
+    if not viewer(request).is_admin:
+        raise PageRefused(f"Only a superuser may {doing}.")
+
+
+def scoped(query: Any, names: list[str] | None, field: str = "name") -> Any:
+    """The rows of these sessions only (None: every row)."""
+    return query if names is None else query.filter(**{f"{field}__in": names})
+
+
 def dashboard_view(view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
     """Login required, the dashboard's security headers, and an HTML page (not the API's
-    JSON) when the session asked for does not exist."""
+    JSON) when the session asked for does not exist or the user may not do this."""
 
     @wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        request = args[0]
+        assert isinstance(request, HttpRequest)
+        viewer(request)  # read now: the pages' menus show what it may reach
         try:
             return view(*args, **kwargs)
         except PageNotFound as exc:
-            request = args[0]
-            assert isinstance(request, HttpRequest)
             return render(request, "dashboard/not_found.html", {"message": str(exc)},
                           status=404)
+        except PageRefused as exc:
+            return render(request, "dashboard/refused.html", {"message": str(exc)},
+                          status=403)
 
     return with_csp(login_required(wrapped))
 
@@ -113,11 +160,13 @@ def phone_of(me: dict[str, Any] | None) -> str:
     return f"+{user}" if user.isdigit() else user
 
 
-def row(session: Session) -> dict[str, Any]:
+def row(session: Session, principal: Principal) -> dict[str, Any]:
     status = session.display_status
     me = None if status == SessionStatus.STOPPED else session.me
     return {
         "session": session,
+        # Which buttons the page offers; the views check again on every request.
+        "can": {action.value: principal.can(session.name, action) for action in Action},
         "name": session.name,
         "status": status,
         "phone": phone_of(me),
@@ -131,16 +180,18 @@ def row(session: Session) -> dict[str, Any]:
 # --- sessions ----------------------------------------------------------------------------------
 @dashboard_view
 def sessions(request: HttpRequest) -> HttpResponse:
-    rows = [row(session) for session in Session.objects.order_by("name")]
+    principal = viewer(request)
+    query = scoped(Session.objects.order_by("name"), principal.session_names)
     return render(request, "dashboard/sessions.html", {
-        "rows": rows, "live_target": live.ALL_SESSIONS, "nav": "sessions",
-        "engine": get_engine().name,
+        "rows": [row(session, principal) for session in query],
+        "live_target": live.ALL_SESSIONS, "nav": "sessions", "engine": get_engine().name,
     })
 
 
 @dashboard_view
 def session_detail(request: HttpRequest, name: str) -> HttpResponse:
-    return render_detail(request, session_or_404(name), PairingForm())
+    return render_detail(request, allowed_session(request, name, Action.READ, "view"),
+                         PairingForm())
 
 
 def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, *,
@@ -154,7 +205,7 @@ def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, 
                   .aggregate(total=Count("id"),
                              failed=Count("id", filter=Q(status=DeliveryStatus.FAILED))))
     return render(request, "dashboard/session_detail.html", {
-        "s": row(session),
+        "s": row(session, viewer(request)),
         "session": session,
         "me": None if session.display_status == SessionStatus.STOPPED else session.me,
         "qr": qr_frame(session),
@@ -173,13 +224,15 @@ def render_detail(request: HttpRequest, session: Session, pairing: PairingForm, 
 @dashboard_view
 @require_http_methods(["GET", "POST"])
 def session_create(request: HttpRequest) -> HttpResponse:
+    superuser_only(request, "create sessions")
     return edit(request, None)
 
 
 @dashboard_view
 @require_http_methods(["GET", "POST"])
 def session_edit(request: HttpRequest, name: str) -> HttpResponse:
-    return edit(request, session_or_404(name))
+    return edit(request, allowed_session(request, name, Action.SETTING,
+                                         "change the config of"))
 
 
 def edit(request: HttpRequest, session: Session | None) -> HttpResponse:
@@ -215,6 +268,7 @@ def session_action(request: HttpRequest, name: str, action: str) -> HttpResponse
     operation = services.LIFECYCLE.get(action)
     if operation is None:
         raise PageNotFound(f"There is no action named {action}.")
+    check(request, name, Action.CONTROL, "log out" if action == "logout" else action)
     try:
         operation.run(name)
     except DomainError as exc:
@@ -227,19 +281,19 @@ def session_action(request: HttpRequest, name: str, action: str) -> HttpResponse
 @dashboard_view
 @require_http_methods(["GET", "POST"])
 def session_delete(request: HttpRequest, name: str) -> HttpResponse:
-    session = session_or_404(name)
+    session = allowed_session(request, name, Action.DELETE, "delete")
     if request.method == "POST":
         services.delete_session(session.name)
         messages.success(request, f"Session {session.name} deleted.")
         return redirect("dashboard:sessions")
     return render(request, "dashboard/session_delete.html",
-                  {"session": session, "s": row(session), "nav": "sessions"})
+                  {"session": session, "s": row(session, viewer(request)), "nav": "sessions"})
 
 
 @dashboard_view
 @require_POST
 def session_request_code(request: HttpRequest, name: str) -> HttpResponse:
-    session = session_or_404(name)
+    session = allowed_session(request, name, Action.CONTROL, "request a pairing code for")
     pairing = PairingForm(request.POST)
     number = pairing.validated_number()
     if number is None:
@@ -256,7 +310,7 @@ def session_request_code(request: HttpRequest, name: str) -> HttpResponse:
 # --- events -----------------------------------------------------------------------------------
 @dashboard_view
 def events(request: HttpRequest) -> HttpResponse:
-    names = list(Session.objects.order_by("name").values_list("name", flat=True))
+    names = readable_names(request)
     target = request.GET.get("session") or live.ALL_SESSIONS
     if target != live.ALL_SESSIONS and target not in names:
         target = live.ALL_SESSIONS
@@ -269,13 +323,25 @@ def events(request: HttpRequest) -> HttpResponse:
     })
 
 
+def readable_names(request: HttpRequest) -> list[str]:
+    """The sessions whose events and deliveries the user may read, by name."""
+    query = Session.objects.order_by("name").values_list("name", flat=True)
+    return list(scoped(query, viewer(request).sessions_with(Action.READ)))
+
+
 # --- deliveries --------------------------------------------------------------------------------
+def readable_deliveries(request: HttpRequest) -> Any:
+    """Those of the sessions the user may read; a deleted session's only for a superuser."""
+    return scoped(Delivery.objects.all(), viewer(request).sessions_with(Action.READ),
+                  "session__name")
+
+
 @dashboard_view
 def deliveries(request: HttpRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "").strip()
                for key in ("session", "url", "event", "status")}
-    query = Delivery.objects.all()
-    urls = shown_urls()
+    query = readable_deliveries(request)
+    urls = shown_urls(query)
     if filters["session"]:  # the session of that name now, not a deleted one's
         query = query.filter(session__name=filters["session"])
     if filters["url"]:
@@ -289,11 +355,14 @@ def deliveries(request: HttpRequest) -> HttpResponse:
     summary = summarise(query)
     page = Paginator(query.order_by("-created_at", "-id").prefetch_related("attempt_rows"),
                      DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    for delivery in page.object_list:  # "Send again" is offered where the user may control
+        delivery.may_resend = viewer(request).can(delivery.session_name, Action.CONTROL)
     return render(request, "dashboard/deliveries.html", {
         "filters": filters,
         "summary": summary,
         "page": page,
-        "session_names": list(Session.objects.order_by("name").values_list("name", flat=True)),
+        "session_names": readable_names(request),
         "urls": sorted(urls)[:URLS_LISTED],
         "event_names": EventName.values,
         "statuses": DeliveryStatus.values,
@@ -308,11 +377,11 @@ def without_page(request: HttpRequest) -> str:
     return params.urlencode()
 
 
-def shown_urls() -> dict[str, list[str]]:
+def shown_urls(query: Any) -> dict[str, list[str]]:
     """Each delivery URL as the page shows it (password masked), with the stored URLs it
     stands for: the filter is chosen among the shown ones and matches those."""
     by_shown: dict[str, list[str]] = {}
-    for url in Delivery.objects.order_by("url").values_list("url", flat=True).distinct():
+    for url in query.order_by("url").values_list("url", flat=True).distinct():
         by_shown.setdefault(masked_url(url), []).append(url)
     return by_shown
 
@@ -347,10 +416,66 @@ def summarise(query: Any) -> list[dict[str, Any]]:
 @dashboard_view
 @require_POST
 def redeliver(request: HttpRequest, pk: int) -> HttpResponse:
-    delivery = Delivery.objects.filter(pk=pk).first()
+    delivery = readable_deliveries(request).filter(pk=pk).first()
     if delivery is None:
         raise PageNotFound(f"There is no delivery #{pk}.")
+    check(request, delivery.session_name, Action.CONTROL, "send deliveries again of")
     copy = webhook_services.redeliver(delivery)
     messages.success(request, f"Delivery #{delivery.pk} ({delivery.event}) sent again "
                               f"as delivery #{copy.pk}.")
     return HttpResponseRedirect(next_url(request, reverse("dashboard:deliveries")))
+
+
+# --- API keys (superusers) ---------------------------------------------------------------------
+def key_or_404(request: HttpRequest, key_id: str) -> ApiKey:
+    superuser_only(request, "manage API keys")
+    key = ApiKey.objects.select_related("session").filter(id=key_id).first()
+    if key is None:
+        raise PageNotFound(f"There is no API key {key_id}.")
+    return key
+
+
+@dashboard_view
+@require_http_methods(["GET", "POST"])
+def keys(request: HttpRequest) -> HttpResponse:
+    """The keys, masked, and a form for a new one, whose whole key this answer shows once."""
+    superuser_only(request, "manage API keys")
+    form, created, status = KeyForm(), None, 200
+    if request.method == "POST":
+        form = KeyForm(request.POST)
+        if form.is_valid():
+            key, plain = access.create_key(**form.key_fields)
+            created, form = {"key": key, "plain": plain}, KeyForm()
+        else:
+            status = 400
+    rows = [{"key": key, "actions": [name for name, on in key.actions.items() if on]}
+            for key in ApiKey.objects.select_related("session")]
+    response = render(request, "dashboard/keys.html", {
+        "rows": rows, "form": form, "created": created, "nav": "keys",
+    }, status=status)
+    if created is not None:
+        response.headers["Cache-Control"] = "no-store"  # the whole key: never kept by a cache
+    return response
+
+
+@dashboard_view
+@require_POST
+def key_active(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = key_or_404(request, key_id)
+    active = request.POST.get("active") == "on"
+    access.update_key(key, is_admin=key.is_admin,
+                      session=key.session.name if key.session else None,
+                      is_active=active, actions=key.actions)
+    messages.success(request, f"Key {key.id} switched {'on' if active else 'off'}.")
+    return redirect("dashboard:keys")
+
+
+@dashboard_view
+@require_http_methods(["GET", "POST"])
+def key_delete(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = key_or_404(request, key_id)
+    if request.method == "POST":
+        key.delete()
+        messages.success(request, f"Key {key_id} deleted: it is refused from now on.")
+        return redirect("dashboard:keys")
+    return render(request, "dashboard/key_delete.html", {"key": key, "nav": "keys"})

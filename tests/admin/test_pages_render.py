@@ -6,7 +6,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from sessions_app.models import EngineProcess, Session
+from sessions_app import access
+from sessions_app.models import ApiKey, EngineProcess, Session, SessionGrant
 from webhooks_app.models import Delivery, Target, Webhook
 
 from .helpers import (
@@ -30,8 +31,12 @@ def objects() -> dict[str, int | str]:
     target = Target.objects.create(origin="https://hooks.example.com:443",
                                    consecutive_failures=5, open_until=delivery.created_at,
                                    last_error="HTTP 503")
+    key, _ = access.create_key(is_admin=False, session="alpha", is_active=True, actions={})
+    user = User.objects.create_user("granted", password="pw")
+    SessionGrant.objects.create(user=user, session=session)
     return {"session": session.pk, "webhook": session.webhooks.get().pk,
-            "delivery": delivery.pk, "process": process.pk, "target": target.pk}
+            "delivery": delivery.pk, "process": process.pk, "target": target.pk,
+            "key": key.pk, "user": user.pk}
 
 
 def pages(objects: dict[str, int | str]) -> list[str]:
@@ -55,6 +60,10 @@ def pages(objects: dict[str, int | str]) -> list[str]:
         admin_url(EngineProcess, "change", objects["process"]),
         admin_url(Target, "changelist"),
         admin_url(Target, "change", objects["target"]),
+        admin_url(ApiKey, "changelist"),
+        admin_url(ApiKey, "add"),
+        admin_url(ApiKey, "change", objects["key"]),
+        admin_url(User, "change", objects["user"]),
     ]
 
 
@@ -68,10 +77,11 @@ def test_every_page_renders_for_staff_with_view_permissions(client: Client,
                                                            objects: dict) -> None:
     staff = User.objects.create_user("support", password="pw", is_staff=True)
     staff.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    SessionGrant.objects.create(user=staff, session_id=objects["session"])
     client.force_login(staff)
 
     for url in pages(objects):
-        if url.endswith("/delete/"):
+        if url.endswith("/delete/") or "/apikey/" in url:
             assert client.get(url).status_code == 403, url
         else:
             assert client.get(url).status_code == 200, url

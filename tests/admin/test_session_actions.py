@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from sessions_app.models import Session, SessionStatus
+from sessions_app.models import Session, SessionGrant, SessionStatus
 
 from .helpers import admin_url, give_auth_state, make_session, working_session
 
@@ -159,6 +159,7 @@ def test_staff_with_change_permission_can_act(client: Client) -> None:
     staff = User.objects.create_user("operator", password="pw", is_staff=True)
     staff.user_permissions.set(Permission.objects.filter(
         codename__in=["view_session", "change_session"]))
+    SessionGrant.objects.create(user=staff, session=session)  # control by default
     client.force_login(staff)
 
     run_action(client, "start_sessions", session)

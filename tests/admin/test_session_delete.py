@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from sessions_app.models import Session, SessionStatusChange
+from sessions_app.models import Session, SessionGrant, SessionStatusChange
 from webhooks_app.models import Delivery, Webhook
 
 from .helpers import HOOK_URL_SHOWN, admin_url, give_auth_state, make_delivery, make_session
@@ -58,6 +58,7 @@ def test_staff_with_delete_permission_on_sessions_alone_can_delete(client: Clien
     staff = User.objects.create_user("deleter", password="pw", is_staff=True)
     staff.user_permissions.set(Permission.objects.filter(
         codename__in=["view_session", "delete_session"]))
+    SessionGrant.objects.create(user=staff, session=session, can_delete=True)
     client.force_login(staff)
 
     asked = client.get(admin_url(Session, "delete", session.pk)).content.decode()

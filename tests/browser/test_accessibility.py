@@ -23,6 +23,7 @@ PAGES = {
     "delete": "/dashboard/sessions/a11y/delete",
     "events": "/dashboard/events/",
     "deliveries": "/dashboard/deliveries/",
+    "keys": "/dashboard/keys/",
 }
 
 
@@ -97,7 +98,8 @@ def test_the_skip_link_shows_when_focused_and_jumps_to_the_content(user_page: Pa
     expect(page.locator("main")).to_be_focused()
 
 
-@pytest.mark.parametrize("name", ["sessions", "session", "create", "events", "deliveries"])
+@pytest.mark.parametrize("name", ["sessions", "session", "create", "events", "deliveries",
+                                  "keys"])
 def test_pages_fit_a_phone_screen(chromium: Browser, server: LiveServer, api: httpx.Client,
                                   a11y_session: str, name: str) -> None:
     if name == "session":

@@ -1,4 +1,5 @@
-"""Fixtures for the dashboard: a user, a logged-in Django test client, sessions built inline."""
+"""Fixtures for the dashboard: a superuser, a logged-in Django test client, sessions built
+inline; a scoped user (not a superuser) and their grants."""
 
 from __future__ import annotations
 
@@ -8,14 +9,36 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from sessions_app.models import Session
+from sessions_app.models import Session, SessionGrant
 
 PASSWORD = "a-long-test-password-42"
 
 
 @pytest.fixture
 def user(db: None) -> User:
-    return User.objects.create_user("operator", password=PASSWORD)
+    """A superuser: sees and does everything."""
+    return User.objects.create_superuser("operator", password=PASSWORD)
+
+
+@pytest.fixture
+def scoped_user(db: None) -> User:
+    """Not a superuser: reaches only the sessions granted to them."""
+    return User.objects.create_user("agent", password=PASSWORD)
+
+
+@pytest.fixture
+def scoped_browser(scoped_user: User) -> Client:
+    client = Client()
+    client.force_login(scoped_user)
+    return client
+
+
+def grant(user: User, session: Session, **actions: bool) -> SessionGrant:
+    """WAHA's default actions (all but delete), changed by `actions` (control=False, ...)."""
+    row = SessionGrant(user=user, session=session)
+    row.actions = {**row.actions, **actions}
+    row.save()
+    return row
 
 
 @pytest.fixture

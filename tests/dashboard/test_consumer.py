@@ -15,15 +15,15 @@ from django.test import Client
 
 from sessions_app import events, services
 from sessions_app.engines.fake import FakeEngine
-from sessions_app.models import Session
+from sessions_app.models import Session, SessionGrant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @database_sync_to_async
 def session_cookie() -> bytes:
-    user = User.objects.create_user(f"operator{User.objects.count()}",
-                                    password="irrelevant-password-1")
+    user = User.objects.create_superuser(f"operator{User.objects.count()}",
+                                         password="irrelevant-password-1")
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()
@@ -197,4 +197,73 @@ async def test_the_monitor_gets_every_envelope_of_a_batch_in_order():
     seen = [await next_frame(communicator, "event") for _ in range(2)]
     assert [frame["envelope"]["payload"]["n"] for frame in seen] == [1, 3]
     assert await communicator.receive_nothing(0.2)
+    await communicator.disconnect()
+
+
+# --- a user who is not a superuser -----------------------------------------------------------
+@database_sync_to_async
+def scoped_cookie(**grants: dict[str, bool]) -> bytes:
+    """A user granted these sessions (name: actions changed from WAHA's defaults)."""
+    user = User.objects.create_user(f"agent{User.objects.count()}",
+                                    password="irrelevant-password-1")
+    for name, actions in grants.items():
+        row = SessionGrant(user=user, session=Session.objects.get(name=name))
+        row.actions = {**row.actions, **actions}
+        row.save()
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def sessions(*names: str) -> list[Session]:
+    return [await database_sync_to_async(Session.objects.create)(name=name) for name in names]
+
+
+async def test_all_sessions_is_narrowed_to_those_the_user_may_read():
+    alpha, beta, gamma = await sessions("alpha", "beta", "gamma")
+    communicator = await open_dashboard("session=*&events=1",
+                                        await scoped_cookie(alpha={}, gamma={"read": False}))
+    ok, _ = await communicator.connect()
+    assert ok
+    snapshot = await next_frame(communicator, "status")
+    assert snapshot["session"] == "alpha"
+    assert await communicator.receive_nothing(0.2)  # no first state of beta or gamma
+
+    def publish() -> None:
+        for session in (beta, gamma, alpha):
+            events.publish(session, "message", {"body": session.name})
+
+    await database_sync_to_async(publish)()
+    seen = await next_frame(communicator, "event")
+    assert seen["envelope"]["session"] == "alpha"
+    assert await communicator.receive_nothing(0.2)
+    await communicator.disconnect()
+
+
+async def test_another_session_is_refused_as_a_missing_one_is():
+    await sessions("alpha", "beta")
+    cookie = await scoped_cookie(alpha={})
+    for asked in ("beta", "ghost"):
+        communicator = await open_dashboard(f"session={asked}", cookie)
+        connected_, code = await communicator.connect()
+        assert (connected_, code) == (False, 1008), asked
+
+
+async def test_a_granted_session_without_read_is_refused():
+    await sessions("alpha")
+    communicator = await open_dashboard("session=alpha",
+                                        await scoped_cookie(alpha={"read": False}))
+    connected_, code = await communicator.connect()
+    assert (connected_, code) == (False, 1008)
+
+
+async def test_a_granted_session_streams_to_its_user():
+    [alpha] = await sessions("alpha")
+    communicator = await open_dashboard("session=alpha&events=1",
+                                        await scoped_cookie(alpha={"control": False}))
+    ok, _ = await communicator.connect()
+    assert ok
+    assert (await next_frame(communicator, "status"))["session"] == "alpha"
+    await database_sync_to_async(events.publish)(alpha, "message", {"body": "hi"})
+    assert (await next_frame(communicator, "event"))["envelope"]["payload"] == {"body": "hi"}
     await communicator.disconnect()

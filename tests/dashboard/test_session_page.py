@@ -112,7 +112,7 @@ async def test_the_engine_answers_a_pairing_code_on_the_page(runtime, api: httpx
     await wait_status(api, "alpha", "SCAN_QR_CODE")
 
     def logged_in_cookie() -> str:
-        user = User.objects.create_user("operator", password="irrelevant-password-1")
+        user = User.objects.create_superuser("operator", password="irrelevant-password-1")
         client = Client()
         client.force_login(user)
         return client.cookies["sessionid"].value
