@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
+from drf_spectacular import openapi as spectacular
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
@@ -22,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .parsers import json_object
+from .permissions import rule_for
 from .timestamps import ms
 
 DEFAULT_LIMIT = 100
@@ -208,6 +210,21 @@ class ErrorSerializer(serializers.Serializer):
     statusCode = serializers.IntegerField()
     message = serializers.JSONField()
     error = serializers.CharField()
+
+
+class AutoSchema(spectacular.AutoSchema):
+    """drf-spectacular's, with the refusals of each route's access rule in its answers (a 403
+    for a missing action or admin key, a 404 for a session the key does not reach), so the
+    schema says what a key that is not an admin's may get."""
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        bodies: dict[str, Any] = super()._get_response_bodies(direction)
+        rule = rule_for(self.view, self.method)
+        for status, description in rule.refusals if rule is not None else ():
+            bodies.setdefault(str(status), self._get_response_for_code(
+                OpenApiResponse(ErrorSerializer, description=description), str(status),
+                direction=direction))
+        return bodies
 
 
 E400 = OpenApiResponse(ErrorSerializer, description="Invalid input; message names the field")

@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # DRF's views read RouteAccess while they load
 
 # --- rules -----------------------------------------------------------------------------------
 class Rule:
+    # The refusals the rule can answer a key that is not an admin's: (status, why), for the
+    # schema (`waha_project.api.AutoSchema`).
+    refusals: tuple[tuple[int, str], ...] = ()
+
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         raise NotImplementedError
 
@@ -39,7 +43,14 @@ class Anyone(Rule):
         return None
 
 
+ADMIN_ONLY = (403, "Not an admin key")
+MISSING_ACTION = (403, "The key lacks the action (scope) this route needs; message names it")
+HIDDEN = (404, "Not found, or a session the key does not reach")
+
+
 class AdminRule(Rule):
+    refusals = (ADMIN_ONLY,)
+
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         principal.require_admin()
 
@@ -49,6 +60,7 @@ class Listing(Rule):
     """A list narrowed to the principal's sessions: the action on one of them at least."""
 
     action: str
+    refusals = (MISSING_ACTION,)
 
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         principal.require_anywhere(self.action)
@@ -61,6 +73,7 @@ class OnObject(Rule):
     another session's object is a 404, and one of its own without the action a 403."""
 
     action: str
+    refusals = (MISSING_ACTION, HIDDEN)
 
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         principal.require_anywhere(self.action)
@@ -78,6 +91,7 @@ class OnSession(Rule):
     path: str | None = None
     body: str | None = None
     default: str | None = None  # the body's session when it names none
+    refusals = (MISSING_ACTION, HIDDEN)
 
     def check(self, principal: Principal, request: Request, view: APIView) -> None:
         if principal.is_admin:
@@ -100,7 +114,12 @@ OPTIONS = {"options": ANYONE, "metadata": ANYONE}
 
 
 def rule_of(view: APIView, request: Request) -> Rule | None:
-    key = getattr(view, "action", None) or (request.method or "").lower()
+    return rule_for(view, request.method or "")
+
+
+def rule_for(view: APIView, method: str) -> Rule | None:
+    """The view's rule for its action (a viewset's) or this HTTP method."""
+    key = getattr(view, "action", None) or method.lower()
     rules: Mapping[str, Rule] = {**OPTIONS, **getattr(view, "access", {})}
     # HEAD is GET without the body (Django answers it with the view's `get`): GET's rule.
     return rules.get(key) or (rules.get("get") if key == "head" else None)

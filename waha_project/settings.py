@@ -193,7 +193,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["waha_project.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "waha_project.api.AutoSchema",
     "EXCEPTION_HANDLER": "waha_project.errors.exception_handler",
     # `format` is a query parameter of WAHA's QR route, not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
