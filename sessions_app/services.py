@@ -24,7 +24,7 @@ from webhooks_app.services import add_webhooks, sync_webhooks
 from . import events, groups, store
 from .engines import PROFILE_CALLS, EngineError, EngineUnsupported, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
-from .models import Session, SessionStatus, SessionStatusChange, default_session_name
+from .models import Listed, Session, SessionStatus, SessionStatusChange, default_session_name
 from .slots import EventArrived, HistoryArrived, Kept
 
 log = logging.getLogger("waha.sessions")
@@ -188,10 +188,10 @@ LIFECYCLE: dict[str, Operation] = {operation.name: operation for operation in (
 )}
 
 
-def list_sessions(include_stopped: bool, names: list[str] | None = None) -> list[Session]:
+def list_sessions(include_stopped: bool, names: list[str] | None = None) -> list[Listed]:
     """Every session, or those of `names` (what a session key or a dashboard user sees)."""
-    listed = Session.objects.listed()
-    sessions = list(listed if names is None else listed.filter(name__in=names))
+    rows = Session.objects.all() if names is None else Session.objects.filter(name__in=names)
+    sessions = rows.listed()
     if include_stopped:
         return sessions
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -25,7 +26,7 @@ from webhooks_app.api.serializers import WebhookSerializer
 
 from .. import pictures
 from ..engines import ENGINE_LABEL
-from ..models import Session, SessionStatus
+from ..models import Listed, Session, SessionStatus, Shown
 
 SESSION_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]*$")
 SESSION_NAME = FullMatch(SESSION_NAME_RE,
@@ -286,9 +287,9 @@ def echoed_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**config, "noweb": filled}
 
 
-def assigned_worker(session: Session) -> str | None:
+def assigned_worker(session: Shown, now: datetime | None = None) -> str | None:
     """The engine process that owns the session, while its lease is live."""
-    return session.owner if session.lease_is_live() else None
+    return session.owner if session.lease_is_live(now) else None
 
 
 class ConfigField(serializers.JSONField):
@@ -321,10 +322,11 @@ class SessionInfoSerializer(serializers.Serializer):
     def get_presence(self, session: Session) -> str | None:
         return "online" if session.display_status == SessionStatus.WORKING else None
 
-    def to_representation(self, session: Session) -> dict[str, Any]:
+    def to_representation(self, session: Session | Listed) -> dict[str, Any]:
         """What the fields above render, written out: the list answers thousands of sessions
         and DRF's field-by-field path costs ten times as much. `render_by_fields` is that path;
-        tests/api/test_answer_schemas.py holds the two equal."""
+        tests/api/test_answer_schemas.py holds the two equal. A list's rows are seen at one
+        moment (the context's `now`)."""
         status = session.display_status
         stopped = status == SessionStatus.STOPPED
         return {
@@ -332,7 +334,7 @@ class SessionInfoSerializer(serializers.Serializer):
             "status": status,
             "config": echoed_config(session.config),
             "me": None if stopped else session.me,
-            "assignedWorker": assigned_worker(session),
+            "assignedWorker": assigned_worker(session, self.context.get("now")),
             "presence": "online" if status == SessionStatus.WORKING else None,
             "timestamps": {"activity": None if stopped else ms(session.status_changed_at)},
         }
@@ -346,7 +348,7 @@ class SessionDetailSerializer(SessionInfoSerializer):
 
     engine = EngineInfoSerializer(source="*")
 
-    def to_representation(self, session: Session) -> dict[str, Any]:
+    def to_representation(self, session: Session | Listed) -> dict[str, Any]:
         return {**super().to_representation(session),
                 "engine": self.fields["engine"].to_representation(session)}
 

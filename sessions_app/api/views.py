@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status, viewsets
@@ -87,7 +88,8 @@ class SessionViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         sessions = services.list_sessions(include_stopped=query_flag(request, "all"),
                                           names=principal_of(request).sessions_with(Action.READ))
-        return Response(s.SessionInfoSerializer(sessions, many=True).data)
+        return Response(s.SessionInfoSerializer(sessions, many=True,
+                                                context={"now": timezone.now()}).data)
 
     @extend_schema(
         summary="Create a session",
