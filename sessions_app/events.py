@@ -147,12 +147,10 @@ async def _send_to_groups(layer: Any, envelopes: list[dict[str, Any]],
                            for group, sent in by_group.items()))
 
 
-def status_payload(session: Session, statuses: list[dict[str, Any]] | None = None
-                   ) -> dict[str, Any]:
-    """`statuses`: its recent statuses when the caller read them already (for many at once)."""
+def status_payload(session: Session) -> dict[str, Any]:
     return {
         "name": session.name,
         "status": session.status,
-        "statuses": session.recent_statuses(3) if statuses is None else statuses,
+        "statuses": session.recent_statuses(),
         "data": None,
     }

@@ -60,7 +60,7 @@ def status_frame(session: Session) -> dict[str, Any]:
         "status": status,
         "me": None if status == SessionStatus.STOPPED else session.me,
         "changedAt": ms(session.status_changed_at),
-        "statuses": session.recent_statuses(3),
+        "statuses": session.recent_statuses(),
         "lastError": session.last_error or None,
     }
 

@@ -11,8 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Q
 from django.utils import timezone
 from ulid import ULID
 
@@ -26,6 +25,9 @@ class SessionStatus(models.TextChoices):
     SCAN_QR_CODE = "SCAN_QR_CODE"
     WORKING = "WORKING"
     FAILED = "FAILED"
+
+
+RECENT_STATUSES = 3  # the statuses a status event and the dashboard show
 
 
 def new_uid() -> str:
@@ -219,6 +221,9 @@ class Session(Shown, models.Model):
     qr_value = models.TextField(blank=True, default="")
     qr_expires_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # The last few statuses with their times, oldest first: every status event and the
+    # dashboard show them, so they are kept beside the status rather than read from the history.
+    last_statuses = models.JSONField(default=list, blank=True, editable=False)
     # The paired device's JID, so the engine resumes this session's own device and never another.
     device_jid = models.CharField(max_length=128, blank=True, default="")
 
@@ -267,6 +272,8 @@ class Session(Shown, models.Model):
         now = now or timezone.now()
         self.status = status
         self.status_changed_at = now
+        self.last_statuses = [*(self.last_statuses or []),
+                              {"status": status, "timestamp": ms(now)}][-RECENT_STATUSES:]
         return SessionStatusChange(session=self, status=status, timestamp=now, reason=reason)
 
     def observe(
@@ -314,7 +321,10 @@ class Session(Shown, models.Model):
         if not change.saved:
             return Observed(change, [], None)
         self.updated_at = now  # saved in bulk: auto_now is not applied there
-        history = self.enter_status(status, reason, now) if change.transition else None
+        history = None
+        if change.transition:
+            history = self.enter_status(status, reason, now)
+            fields.append("last_statuses")
         return Observed(change, fields, history)
 
     def apply_observed(self, status: str, **observed: Any) -> ObservedChange:
@@ -326,28 +336,9 @@ class Session(Shown, models.Model):
             self.save(update_fields=result.fields)
         return result.change
 
-    def recent_statuses(self, count: int = 3) -> list[dict[str, Any]]:
-        changes = list(self.history.order_by("-timestamp", "-id")[:count])
-        return [
-            {"status": change.status, "timestamp": ms(change.timestamp)}
-            for change in reversed(changes)
-        ]
-
-
-class SessionStatusChangeQuerySet(models.QuerySet["SessionStatusChange"]):
-    def recent_of(self, session_ids: Iterable[int], count: int = 3
-                  ) -> dict[int, list[dict[str, Any]]]:
-        """The last `count` statuses of each session, oldest first: one query for them all."""
-        rank = Window(RowNumber(), partition_by=F("session_id"),
-                      order_by=[F("timestamp").desc(), F("id").desc()])
-        rows = (self.filter(session_id__in=list(session_ids)).annotate(rank=rank)
-                .filter(rank__lte=count).order_by("session_id", "timestamp", "id")
-                .values_list("session_id", "status", "timestamp"))
-        recent: dict[int, list[dict[str, Any]]] = {}
-        for session_id, status, timestamp in rows:
-            recent.setdefault(session_id, []).append({"status": status,
-                                                      "timestamp": ms(timestamp)})
-        return recent
+    def recent_statuses(self, count: int = RECENT_STATUSES) -> list[dict[str, Any]]:
+        """The last statuses with their times (ms), oldest first."""
+        return list((self.last_statuses or [])[-count:])
 
 
 class SessionStatusChange(models.Model):
@@ -355,8 +346,6 @@ class SessionStatusChange(models.Model):
     status = models.CharField(max_length=16, choices=SessionStatus.choices)
     timestamp = models.DateTimeField(default=timezone.now)
     reason = models.TextField(blank=True, default="")
-
-    objects = SessionStatusChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["timestamp", "id"]

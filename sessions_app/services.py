@@ -306,8 +306,8 @@ def record_status(uid: str, status: str, **observed: Any) -> Session | None:
 def record_statuses(observations: Sequence[Observation]) -> list[Session | None]:
     """`record_status` for many sessions in one transaction (an engine's boot, its busy
     moments): the rows locked with one query, their history rows added with one insert, the
-    rows saved with one update, their recent statuses read with one query and the events
-    published together. Answers each observation's session (None: gone, or not its owner's).
+    rows saved with one update and the events published together. Answers each observation's
+    session (None: gone, or not its owner's).
 
     A session observed twice is written in two rounds, so each event shows its own state.
     """
@@ -368,9 +368,7 @@ def _record_round(observations: list[Observation], rows: dict[str, Session]
         saved[0].save(update_fields=sorted(fields))
     elif saved:
         Session.objects.bulk_update(saved, sorted(fields))
-    recent = SessionStatusChange.objects.recent_of(session.pk for session in news)
-    events.publish_many([(session, "session.status",
-                          events.status_payload(session, recent.get(session.pk, [])))
+    events.publish_many([(session, "session.status", events.status_payload(session))
                          for session in news])
     return results
 

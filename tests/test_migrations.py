@@ -21,8 +21,9 @@ def test_the_committed_migrations_match_the_models() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
-BEFORE = [("webhooks_app", "0002_delivery_batches_and_breakers")]
-AFTER = [("webhooks_app", "0003_delivery_session")]
+# sessions_app at a state before its later columns, in the database as in the old models.
+BEFORE = [("webhooks_app", "0002_delivery_batches_and_breakers"), ("sessions_app", "0005_access")]
+AFTER = [("webhooks_app", "0003_delivery_session"), ("sessions_app", "0005_access")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -83,3 +84,38 @@ def test_urls_already_in_the_admin_log_get_their_passwords_masked() -> None:
 
     assert sorted(LogEntry.objects.values_list("object_repr", flat=True)) == [
         "alpha", "message evt_1 → https://bob:••••••@h.example/ (x)"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_session_gets_its_last_three_statuses_from_its_history() -> None:
+    before = [("sessions_app", "0005_access")]
+    after = [("sessions_app", "0006_session_last_statuses")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        old = executor.loader.project_state(before).apps
+        Session = old.get_model("sessions_app", "Session")
+        Change = old.get_model("sessions_app", "SessionStatusChange")
+        start = timezone.now().replace(microsecond=0)
+        busy = Session.objects.create(name="busy", uid="c" * 26)
+        Session.objects.create(name="new", uid="d" * 26)
+        for minutes, status in enumerate(["STARTING", "SCAN_QR_CODE", "WORKING", "STOPPED"]):
+            Change.objects.create(session=busy, status=status,
+                                  timestamp=start + timedelta(minutes=minutes))
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        new = executor.loader.project_state(after).apps
+        filled = dict(new.get_model("sessions_app", "Session").objects
+                      .values_list("name", "last_statuses"))
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    base = int(start.timestamp() * 1000)
+    assert filled == {
+        "busy": [{"status": "SCAN_QR_CODE", "timestamp": base + 60_000},
+                 {"status": "WORKING", "timestamp": base + 120_000},
+                 {"status": "STOPPED", "timestamp": base + 180_000}],
+        "new": [],
+    }
