@@ -114,10 +114,10 @@ class SessionQuerySet(models.QuerySet["Session"]):
 
     def create_stopped(self, **fields: Any) -> Session:
         """A new session, STOPPED from now on, with that first history row: two INSERTs."""
-        now = timezone.now()
-        session = self.create(status=SessionStatus.STOPPED, status_changed_at=now, **fields)
-        SessionStatusChange.objects.create(session=session, status=SessionStatus.STOPPED,
-                                           timestamp=now)
+        session = self.model(**fields)
+        history = session.enter_status(SessionStatus.STOPPED)
+        session.save(force_insert=True, using=self.db)
+        history.save(force_insert=True, using=self.db)
         return session
 
     # --- leases: conditional UPDATEs, so two engines never both win -------------------------------

@@ -116,3 +116,15 @@ async def test_a_batch_in_which_one_write_fails_keeps_the_others_and_fails_that_
         lambda: dict(Session.objects.values_list("name", "status")))()
     assert kept == {"s0": "STARTING", "s1": "STARTING", "s2": "STOPPED", "s3": "STARTING",
                     "s4": "STARTING"}
+
+
+@pytest.mark.django_db
+def test_a_new_session_shows_its_first_status_as_its_history_does():
+    session = Session.objects.create_stopped(name="fresh")
+
+    services.record_status(session.uid, SessionStatus.STARTING, generation=1)
+    session.refresh_from_db()
+
+    assert [s["status"] for s in session.recent_statuses()] == ["STOPPED", "STARTING"]
+    assert [s["status"] for s in session.recent_statuses()] == list(
+        session.history.values_list("status", flat=True))
