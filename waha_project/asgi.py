@@ -18,6 +18,7 @@ from django.urls import path  # noqa: E402
 
 from sessions_app.consumers import EventStreamConsumer  # noqa: E402
 from sessions_app.dashboard.consumers import DashboardConsumer  # noqa: E402
+from waha_project.process import freeze_startup_objects  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -33,6 +34,10 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+# daphne's web role loads this module and serves: what it loaded lives as long as the process.
+freeze_startup_objects()
 
 
 def announce_api_key() -> None:

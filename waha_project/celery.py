@@ -41,8 +41,10 @@ def _worker_starting(sender: WorkController, **kwargs: Any) -> None:
 
     from . import metrics
     from .database import keep_connections
+    from .process import freeze_startup_objects
 
     keep_connections()
+    freeze_startup_objects()
 
     try:
         exporter = metrics.start_exporter("worker")

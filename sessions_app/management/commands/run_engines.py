@@ -19,6 +19,7 @@ from sessions_app.runtime import EngineRuntime
 from waha_project.database import keep_connections
 from waha_project.logs import log_context
 from waha_project.metrics import start_exporter
+from waha_project.process import freeze_startup_objects
 
 from .serve import exit_past_stuck_threads
 
@@ -30,6 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         keep_connections()
+        freeze_startup_objects()
         start_exporter("engine")  # WAHA_METRICS_PORT: this process's counters and clients
         with log_context(worker_id=settings.WORKER_ID):
             asyncio.run(self.run())

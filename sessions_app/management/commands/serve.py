@@ -42,12 +42,14 @@ class Command(BaseCommand):
         from sessions_app.runtime import EngineRuntime
         from waha_project.asgi import announce_api_key, application
         from waha_project.embedded import EmbeddedWorker, embedded_beat
+        from waha_project.process import freeze_startup_objects
 
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         ensure_dashboard_user(self.stdout)
 
         announce_api_key()
+        freeze_startup_objects()
         runtime = EngineRuntime(get_engine(), max_sessions=settings.WORKER_MAX_SESSIONS)
         worker = None if options["no_worker"] else EmbeddedWorker()
         beat = None if options["no_worker"] else embedded_beat()
