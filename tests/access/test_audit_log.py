@@ -3,7 +3,6 @@ reaches a view, from the API, the dashboard and the admin, refusals included; ne
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -46,14 +45,6 @@ async def create_key(api: httpx.AsyncClient, **body: object) -> dict[str, Any]:
     return dict(response.json())
 
 
-@pytest.fixture
-async def keyed(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sends no key of its own: each request names one."""
-    client = httpx.AsyncClient(transport=api._transport, base_url="http://testserver", timeout=30)
-    async with client:
-        yield client
-
-
 # --- the API -----------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 async def test_a_session_created_with_the_env_key_is_one_row_naming_env(api):
@@ -73,11 +64,11 @@ async def test_a_session_created_without_a_name_is_recorded_with_the_name_it_was
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_logout_with_a_session_key_names_the_key_by_its_id(api, keyed):
+async def test_a_logout_with_a_session_key_names_the_key_by_its_id(api, keyless):
     await create_session(api, "alpha")
     created = await create_key(api, session="alpha")
 
-    response = await keyed.post("/api/sessions/alpha/logout",
+    response = await keyless.post("/api/sessions/alpha/logout",
                                 headers={"X-Api-Key": created["key"]})
 
     assert response.status_code == 201
@@ -89,11 +80,11 @@ async def test_a_logout_with_a_session_key_names_the_key_by_its_id(api, keyed):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_delete_refused_for_want_of_the_delete_action_is_recorded_as_a_403(api, keyed):
+async def test_a_delete_refused_for_want_of_the_delete_action_is_recorded_as_a_403(api, keyless):
     await create_session(api, "alpha")
     created = await create_key(api, session="alpha")  # `delete` is off by default
 
-    response = await keyed.delete("/api/sessions/alpha", headers={"X-Api-Key": created["key"]})
+    response = await keyless.delete("/api/sessions/alpha", headers={"X-Api-Key": created["key"]})
 
     assert response.status_code == 403
     assert (await arows())[-1] == row("key", created["id"], "session-destroy", "alpha", 403,
@@ -102,12 +93,12 @@ async def test_a_delete_refused_for_want_of_the_delete_action_is_recorded_as_a_4
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_session_a_key_cannot_see_is_recorded_as_the_404_it_got(api, keyed):
+async def test_a_session_a_key_cannot_see_is_recorded_as_the_404_it_got(api, keyless):
     await create_session(api, "alpha")
     await create_session(api, "beta")
     created = await create_key(api, session="alpha")
 
-    response = await keyed.post("/api/sessions/beta/stop", headers={"X-Api-Key": created["key"]})
+    response = await keyless.post("/api/sessions/beta/stop", headers={"X-Api-Key": created["key"]})
 
     assert response.status_code == 404
     assert (await arows())[-1] == row("key", created["id"], "session-stop", "beta", 404,
@@ -115,21 +106,21 @@ async def test_a_session_a_key_cannot_see_is_recorded_as_the_404_it_got(api, key
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_reads_and_requests_without_a_valid_key_write_nothing(api, keyed):
+async def test_reads_and_requests_without_a_valid_key_write_nothing(api, keyless):
     await create_session(api, "alpha")
     before = await arows()
 
     await api.get("/api/sessions/alpha")
     await api.get("/api/sessions?all=true")
-    unauthorized = [await keyed.post("/api/sessions/alpha/stop"),
-                    await keyed.delete("/api/sessions/alpha", headers={"X-Api-Key": "wrong"})]
+    unauthorized = [await keyless.post("/api/sessions/alpha/stop"),
+                    await keyless.delete("/api/sessions/alpha", headers={"X-Api-Key": "wrong"})]
 
     assert [r.status_code for r in unauthorized] == [401, 401]
     assert await arows() == before
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_no_secret_of_a_config_nor_a_key_in_the_query_string_reaches_a_row(api, keyed):
+async def test_no_secret_of_a_config_nor_a_key_in_the_query_string_reaches_a_row(api, keyless):
     hmac_key = "hmac-secret-5f2a9c"
     password = "proxy-password-8d1e7b"
     await create_session(api, "alpha")
@@ -140,8 +131,8 @@ async def test_no_secret_of_a_config_nor_a_key_in_the_query_string_reaches_a_row
                       "hmac": {"key": hmac_key}}],
         "proxy": {"server": "proxy.example.com:3128", "username": "u", "password": password},
     }})
-    stop = await keyed.post(f"/api/sessions/alpha/stop?x-api-key={created['key']}")
-    refused = await keyed.post(f"/api/keys?x-api-key={created['key']}",
+    stop = await keyless.post(f"/api/sessions/alpha/stop?x-api-key={created['key']}")
+    refused = await keyless.post(f"/api/keys?x-api-key={created['key']}",
                                json={"isAdmin": True, "session": None, "isActive": True})
 
     assert (put.status_code, stop.status_code, refused.status_code) == (200, 201, 403)

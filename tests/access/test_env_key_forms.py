@@ -5,7 +5,6 @@ still reaches only its session (the API is open, but a key that names a session 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -18,13 +17,6 @@ from waha_project.auth import resolve_api_key
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PLAIN = "env-s3cret-key-77"
-
-
-@pytest.fixture
-async def client(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=api._transport, base_url="http://testserver",
-                                 timeout=30) as keyless:
-        yield keyless
 
 
 @pytest.fixture
@@ -45,15 +37,15 @@ def names(response: httpx.Response) -> list[str]:
 
 
 async def test_a_sha512_env_key_is_the_admin_and_stored_keys_keep_their_session(
-    client, settings, alpha_key
+    keyless, settings, alpha_key
 ):
     settings.API_KEY = resolve_api_key(f"sha512:{hashlib.sha512(PLAIN.encode()).hexdigest()}",
                                        no_api_key=False)
 
-    admin = await client.get("/api/sessions?all=true", headers={"X-Api-Key": PLAIN})
-    environment = await client.get("/api/server/environment", headers={"X-Api-Key": PLAIN})
-    own = await client.get("/api/sessions?all=true", headers={"X-Api-Key": alpha_key})
-    other = await client.get("/api/sessions/beta", headers={"X-Api-Key": alpha_key})
+    admin = await keyless.get("/api/sessions?all=true", headers={"X-Api-Key": PLAIN})
+    environment = await keyless.get("/api/server/environment", headers={"X-Api-Key": PLAIN})
+    own = await keyless.get("/api/sessions?all=true", headers={"X-Api-Key": alpha_key})
+    other = await keyless.get("/api/sessions/beta", headers={"X-Api-Key": alpha_key})
 
     assert names(admin) == ["alpha", "beta"]
     assert environment.status_code == 200
@@ -62,14 +54,14 @@ async def test_a_sha512_env_key_is_the_admin_and_stored_keys_keep_their_session(
 
 
 async def test_with_no_api_key_a_stored_session_key_still_reaches_only_its_session(
-    client, settings, alpha_key
+    keyless, settings, alpha_key
 ):
     settings.API_KEY = resolve_api_key("", no_api_key=True)
 
-    anyone = await client.get("/api/sessions?all=true")
-    own = await client.get("/api/sessions?all=true", headers={"X-Api-Key": alpha_key})
-    other = await client.get("/api/sessions/beta", headers={"X-Api-Key": alpha_key})
-    keys = await client.get("/api/keys", headers={"X-Api-Key": alpha_key})
+    anyone = await keyless.get("/api/sessions?all=true")
+    own = await keyless.get("/api/sessions?all=true", headers={"X-Api-Key": alpha_key})
+    other = await keyless.get("/api/sessions/beta", headers={"X-Api-Key": alpha_key})
+    keys = await keyless.get("/api/keys", headers={"X-Api-Key": alpha_key})
 
     assert names(anyone) == ["alpha", "beta"]
     assert names(own) == ["alpha"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 LOGGERS = ("", "waha", "django", "django.request", "django.server", "daphne", "channels")
 WRONG_KEY = "key_" + "0123456789abcdef" * 2
-
-
-@pytest.fixture
-async def client(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=api._transport, base_url="http://testserver",
-                                 timeout=30) as keyless:
-        yield keyless
 
 
 def keys() -> tuple[str, str, str]:
@@ -62,7 +55,7 @@ def logged_text(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(lines)
 
 
-async def test_no_key_is_logged_at_debug_sent_in_the_header_or_the_query(client, caplog):
+async def test_no_key_is_logged_at_debug_sent_in_the_header_or_the_query(keyless, caplog):
     from waha_project.asgi import application
 
     for name in LOGGERS:
@@ -79,10 +72,10 @@ async def test_no_key_is_logged_at_debug_sent_in_the_header_or_the_query(client,
     answers = []
     for key in (session_key, admin_key, off_key, WRONG_KEY):
         for method, path in requests:
-            by_header = await client.request(method, path, headers={"X-Api-Key": key})
-            by_query = await client.request(method, f"{path}?x-api-key={key}")
-            by_bearer = await client.request(method, path,
-                                             headers={"Authorization": f"Bearer {key}"})
+            by_header = await keyless.request(method, path, headers={"X-Api-Key": key})
+            by_query = await keyless.request(method, f"{path}?x-api-key={key}")
+            by_bearer = await keyless.request(method, path,
+                                              headers={"Authorization": f"Bearer {key}"})
             answers += [by_header.status_code, by_query.status_code, by_bearer.status_code]
         stream = WebsocketCommunicator(application, f"/ws?x-api-key={key}&session=alpha")
         connected, _ = await stream.connect()

@@ -4,7 +4,6 @@ shown whole once."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -24,14 +23,6 @@ async def create_key(api: httpx.AsyncClient, **body: object) -> dict:
     response = await api.post("/api/keys", json={"isAdmin": False, "isActive": True, **body})
     assert response.status_code == 201, response.text
     return response.json()
-
-
-@pytest.fixture
-async def keyed(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sends no key of its own: each request names one."""
-    client = httpx.AsyncClient(transport=api._transport, base_url="http://testserver", timeout=30)
-    async with client:
-        yield client
 
 
 async def test_a_created_key_is_answered_whole_once_and_listed_masked(api):
@@ -62,52 +53,52 @@ async def test_only_the_keys_digest_is_stored(api):
     assert created["key"] not in stored
 
 
-async def test_a_session_key_reaches_its_session_and_no_other(api, keyed):
+async def test_a_session_key_reaches_its_session_and_no_other(api, keyless):
     await create_session(api, "alpha")
     await create_session(api, "beta")
     key = (await create_key(api, session="alpha"))["key"]
 
-    own = await keyed.get("/api/sessions/alpha", headers={"X-Api-Key": key})
-    other = await keyed.get("/api/sessions/beta", headers={"X-Api-Key": key})
-    listed = await keyed.get("/api/sessions?all=true", headers={"X-Api-Key": key})
+    own = await keyless.get("/api/sessions/alpha", headers={"X-Api-Key": key})
+    other = await keyless.get("/api/sessions/beta", headers={"X-Api-Key": key})
+    listed = await keyless.get("/api/sessions?all=true", headers={"X-Api-Key": key})
 
     assert own.status_code == 200
     assert other.status_code == 404
     assert [s["name"] for s in listed.json()] == ["alpha"]
 
 
-async def test_a_key_in_the_query_string_works(api, keyed):
+async def test_a_key_in_the_query_string_works(api, keyless):
     await create_session(api, "alpha")
     key = (await create_key(api, session="alpha"))["key"]
 
-    response = await keyed.get(f"/api/sessions/alpha?x-api-key={key}")
+    response = await keyless.get(f"/api/sessions/alpha?x-api-key={key}")
 
     assert response.status_code == 200
 
 
-async def test_a_missing_action_is_a_403_naming_it(api, keyed):
+async def test_a_missing_action_is_a_403_naming_it(api, keyless):
     await create_session(api, "alpha")
     key = (await create_key(api, session="alpha", actions={"control": False}))["key"]
 
-    response = await keyed.post("/api/sessions/alpha/start", headers={"X-Api-Key": key})
+    response = await keyless.post("/api/sessions/alpha/start", headers={"X-Api-Key": key})
 
     assert response.status_code == 403
     assert "control" in response.json()["message"]
 
 
-async def test_a_switched_off_or_deleted_key_is_refused_at_once(api, keyed):
+async def test_a_switched_off_or_deleted_key_is_refused_at_once(api, keyless):
     await create_session(api, "alpha")
     created = await create_key(api, session="alpha")
     headers = {"X-Api-Key": created["key"]}
-    assert (await keyed.get("/api/sessions/alpha", headers=headers)).status_code == 200
+    assert (await keyless.get("/api/sessions/alpha", headers=headers)).status_code == 200
 
     off = await api.put(f"/api/keys/{created['id']}",
                         json={"isAdmin": False, "session": "alpha", "isActive": False})
-    after_off = await keyed.get("/api/sessions/alpha", headers=headers)
+    after_off = await keyless.get("/api/sessions/alpha", headers=headers)
     await api.put(f"/api/keys/{created['id']}",
                   json={"isAdmin": False, "session": "alpha", "isActive": True})
     deleted = await api.delete(f"/api/keys/{created['id']}")
-    after_delete = await keyed.get("/api/sessions/alpha", headers=headers)
+    after_delete = await keyless.get("/api/sessions/alpha", headers=headers)
 
     assert off.status_code == 200 and off.json()["isActive"] is False
     assert after_off.status_code == 401
@@ -115,27 +106,27 @@ async def test_a_switched_off_or_deleted_key_is_refused_at_once(api, keyed):
     assert after_delete.status_code == 401
 
 
-async def test_only_admin_keys_manage_keys(api, keyed):
+async def test_only_admin_keys_manage_keys(api, keyless):
     await create_session(api, "alpha")
     session_key = (await create_key(api, session="alpha"))["key"]
     admin_key = (await create_key(api, isAdmin=True, session=None))["key"]
 
-    refused = await keyed.get("/api/keys", headers={"X-Api-Key": session_key})
-    allowed = await keyed.post("/api/keys", headers={"X-Api-Key": admin_key},
+    refused = await keyless.get("/api/keys", headers={"X-Api-Key": session_key})
+    allowed = await keyless.post("/api/keys", headers={"X-Api-Key": admin_key},
                                json={"isAdmin": False, "session": "alpha", "isActive": True})
 
     assert refused.status_code == 403
     assert allowed.status_code == 201
 
 
-async def test_a_deleted_sessions_keys_go_with_it(api, keyed):
+async def test_a_deleted_sessions_keys_go_with_it(api, keyless):
     await create_session(api, "alpha")
     key = (await create_key(api, session="alpha"))["key"]
 
     await api.delete("/api/sessions/alpha")
     await create_session(api, "alpha")
 
-    assert (await keyed.get("/api/sessions/alpha", headers={"X-Api-Key": key})).status_code == 401
+    assert (await keyless.get("/api/sessions/alpha", headers={"X-Api-Key": key})).status_code == 401
     assert (await api.get("/api/keys")).json() == []
 
 

@@ -25,7 +25,6 @@ operation_of_the_schema`: adding its row is one line.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,14 +159,6 @@ def quick(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(process, "stop_soon", lambda force: None)
 
 
-@pytest.fixture
-async def client(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    """The real ASGI application, sending only the key each request names."""
-    async with httpx.AsyncClient(transport=api._transport, base_url="http://testserver",
-                                 timeout=30) as keyless:
-        yield keyless
-
-
 @dataclass(frozen=True)
 class World:
     """The route's session and "beta", each with a delivery, and every principal's key."""
@@ -275,12 +266,12 @@ async def test_the_table_has_a_row_for_every_operation_of_the_schema(api):
 
 
 @pytest.mark.parametrize("row", SCHEMA_ROUTES + OTHER_ROUTES, ids=lambda row: row.name)
-async def test_each_principal_gets_the_answer_the_table_gives(client, row):
+async def test_each_principal_gets_the_answer_the_table_gives(keyless, row):
     wrong = []
     world = await sync_to_async(build)(row)
     for principal in principals(row):
-        response = await client.request(row.method, world.url, json=row.body,
-                                        headers={"X-Api-Key": world.keys[principal]})
+        response = await keyless.request(row.method, world.url, json=row.body,
+                                         headers={"X-Api-Key": world.keys[principal]})
 
         why = mismatch(expected(row, principal), response, principal, row)
         if why is not None:

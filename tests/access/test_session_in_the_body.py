@@ -4,9 +4,6 @@ not a guess at the session it names."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
 import pytest
 from channels.db import database_sync_to_async
 
@@ -16,13 +13,6 @@ from sessions_app.models import Session
 from ..conftest import API_KEY
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-async def client(api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=api._transport, base_url="http://testserver",
-                                 timeout=30) as keyless:
-        yield keyless
 
 
 @pytest.fixture
@@ -39,10 +29,10 @@ async def session_key(transactional_db: None) -> str:
                                   "/api/sessions/logout"])
 @pytest.mark.parametrize("body", [b"[]", b"null", b'"default"'])
 async def test_a_body_that_is_not_an_object_is_a_400_naming_body_for_every_key(
-    client, session_key, path, body
+    keyless, session_key, path, body
 ):
     for key in (API_KEY, session_key):
-        response = await client.post(path, content=body, headers={
+        response = await keyless.post(path, content=body, headers={
             "X-Api-Key": key, "Content-Type": "application/json"})
 
         assert response.status_code == 400, (key, response.text)
