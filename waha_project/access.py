@@ -6,7 +6,6 @@ A principal is the admin (the `WAHA_API_KEY`, an admin key, a superuser) or hold
 sessions it may reach, each with its actions (scopes). A session a principal cannot reach is
 answered as missing (404), so its existence is not revealed; a reachable session without the
 action is a 403 naming it; an admin-only route is a 403.
-
 """
 
 from __future__ import annotations
