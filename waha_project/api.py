@@ -5,7 +5,7 @@ rendered with, and the error answers of the schema."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -119,13 +119,40 @@ def flag_parameter(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, str, enum=list(FLAG_VALUES), description=description)
 
 
+# The code of a serializer's error about fields the schema allows that cannot be carried out
+# together, or with what is stored (a key for a session that does not exist): a 422, not a 400.
+UNPROCESSABLE = "unprocessable"
+
+
+class Unprocessable(serializers.ValidationError):
+    """A body the schema allows that cannot be carried out: a 422 naming the fields."""
+
+    status_code = 422
+
+
+def error_codes(detail: Any) -> Iterator[str | None]:
+    if isinstance(detail, Mapping):
+        for value in detail.values():
+            yield from error_codes(value)
+    elif isinstance(detail, list):
+        for value in detail:
+            yield from error_codes(value)
+    else:
+        yield getattr(detail, "code", None)
+
+
 def validated(serializer_class: type[WahaSerializer], data: Any) -> dict[str, Any]:
-    """The request body (or query) checked field by field; a 400 naming the field otherwise.
+    """The request body (or query) checked field by field; a 400 naming the field otherwise,
+    or a 422 when every error is one of fields the schema allows (`UNPROCESSABLE`).
 
     A body is a JSON object (`parsers.json_object`).
     """
     serializer = serializer_class(data=json_object(data))
-    serializer.is_valid(raise_exception=True)
+    if not serializer.is_valid():
+        errors = serializer.errors
+        if all(code == UNPROCESSABLE for code in error_codes(errors)):
+            raise Unprocessable(errors)
+        raise serializers.ValidationError(errors)
     return dict(serializer.validated_data)
 
 

@@ -118,8 +118,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body(code, exc.message), status=code)
     if isinstance(exc, Refused):
         return Response(error_body(exc.status, exc.message), status=exc.status)
-    if isinstance(exc, exceptions.ValidationError):
-        return Response(error_body(400, flatten_validation(exc.detail)), status=400)
+    if isinstance(exc, exceptions.ValidationError):  # 400, or 422 (`api.Unprocessable`)
+        code = exc.status_code
+        return Response(error_body(code, flatten_validation(exc.detail)), status=code)
     if isinstance(exc, exceptions.ParseError):
         return Response(error_body(400, [f"body: {exc.detail}"]), status=400)
     if isinstance(exc, RequestDataTooBig):

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +20,7 @@ from waha_project.access import DEFAULT_ACTIONS, Action
 from waha_project.api import (
     E400,
     E401,
+    UNPROCESSABLE,
     ErrorSerializer,
     StrictBooleanField,
     StrictCharField,
@@ -28,9 +34,18 @@ from .. import access
 from ..models import ApiKey, Session
 
 KEY_NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Key not found")
+SESSION_CONFLICT = OpenApiResponse(
+    ErrorSerializer, description="A session that does not exist, none for a key that is not an "
+    "admin key, or one for an admin key; message names the field")
 ID_PARAM = OpenApiParameter("id", str, OpenApiParameter.PATH, description="Key id (key_id_…)")
 
 
+@extend_schema_field({
+    "type": "object",
+    "additionalProperties": False,  # refused whatever the strict mode: see below
+    "properties": {action.value: {"type": "boolean", "description": action.label}
+                   for action in Action},
+})
 class ActionsSerializer(WahaSerializer):
     """The actions (scopes): each true or false, WAHA's default when left out. A name that is
     not an action is refused whatever the strict mode: a misspelt scope must not pass as a
@@ -54,6 +69,9 @@ class ActionsSerializer(WahaSerializer):
 
 
 class ApiKeyRequestSerializer(WahaSerializer):
+    """WAHA's ApiKeyRequest: an admin key (no session), or a key of one existing session with
+    its actions."""
+
     isAdmin = StrictBooleanField()
     # WAHA's clients send a session with every key; an admin key's is empty or null.
     session = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=54)
@@ -61,16 +79,20 @@ class ApiKeyRequestSerializer(WahaSerializer):
     actions = ActionsSerializer(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # What the schema cannot say (a session with one flag, none with the other; a session
+        # that exists): 422s naming the field.
         if attrs["isAdmin"] and attrs.get("session"):
             raise serializers.ValidationError(
                 {"session": ["must be empty for an admin key: an admin key reaches every "
-                             "session"]})
+                             "session"]}, code=UNPROCESSABLE)
         if not attrs["isAdmin"] and not attrs.get("session"):
             raise serializers.ValidationError(
-                {"session": ["is required for a key that is not an admin key"]})
+                {"session": ["is required for a key that is not an admin key"]},
+                code=UNPROCESSABLE)
         if not attrs["isAdmin"] and not Session.objects.filter(name=attrs["session"]).exists():
             raise serializers.ValidationError(
-                {"session": [f"there is no session named '{attrs['session']}'"]})
+                {"session": [f"there is no session named '{attrs['session']}'"]},
+                code=UNPROCESSABLE)
         return attrs
 
 
@@ -116,7 +138,8 @@ class ApiKeyViewSet(viewsets.ViewSet):
     @extend_schema(summary="Create an API key", tags=["keys"],
                    description="The answer holds the whole key, the only time it is shown.",
                    request=ApiKeyRequestSerializer,
-                   responses={201: ApiKeySerializer, 400: E400, 401: E401})
+                   responses={201: ApiKeySerializer, 400: E400, 401: E401,
+                              422: SESSION_CONFLICT})
     def create(self, request: Request) -> Response:
         body = validated(ApiKeyRequestSerializer, request.data)
         key, plain = access.create_key(**fields_of(body))
@@ -124,7 +147,7 @@ class ApiKeyViewSet(viewsets.ViewSet):
 
     @extend_schema(summary="Replace an API key's settings", tags=["keys"],
                    parameters=[ID_PARAM], request=ApiKeyRequestSerializer,
-                   responses={200: ApiKeySerializer, 400: E400, 401: E401,
+                   responses={200: ApiKeySerializer, 400: E400, 401: E401, 422: SESSION_CONFLICT,
                               404: KEY_NOT_FOUND})
     def update(self, request: Request, id: str) -> Response:
         key = found(id)
@@ -132,7 +155,7 @@ class ApiKeyViewSet(viewsets.ViewSet):
         return Response(answer(access.update_key(key, **fields_of(body))))
 
     @extend_schema(summary="Delete an API key", tags=["keys"], parameters=[ID_PARAM],
-                   responses={200: None, 401: E401,  404: KEY_NOT_FOUND})
+                   responses={200: None, 401: E401, 404: KEY_NOT_FOUND})
     def destroy(self, request: Request, id: str) -> Response:
         found(id).delete()
         return Response(status=status.HTTP_200_OK)

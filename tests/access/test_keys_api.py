@@ -130,22 +130,25 @@ async def test_a_deleted_sessions_keys_go_with_it(api, keyless):
     assert (await api.get("/api/keys")).json() == []
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"isAdmin": False, "session": "nobody", "isActive": True}, "session"),
-    ({"isAdmin": False, "isActive": True}, "session"),
-    ({"isAdmin": True, "session": "alpha", "isActive": True}, "session"),
-    ({"isAdmin": "yes", "session": "alpha", "isActive": True}, "isAdmin"),
-    ({"isAdmin": False, "session": "alpha", "isActive": 1}, "isActive"),
-    ({"isAdmin": False, "session": "alpha", "actions": {"reed": True}}, "actions.reed"),
-    ({"isAdmin": False, "session": "alpha", "actions": {"read": "no"}}, "actions.read"),
-    ({"isAdmin": False, "session": "alpha", "actions": []}, "actions"),
+@pytest.mark.parametrize(("body", "status", "field"), [
+    # Shapes the schema refuses: 400.
+    ({"isAdmin": "yes", "session": "alpha", "isActive": True}, 400, "isAdmin"),
+    ({"isAdmin": False, "session": "alpha", "isActive": 1}, 400, "isActive"),
+    ({"isAdmin": False, "session": "alpha", "actions": {"reed": True}}, 400, "actions.reed"),
+    ({"isAdmin": False, "session": "alpha", "actions": {"read": "no"}}, 400, "actions.read"),
+    ({"isAdmin": False, "session": "alpha", "actions": []}, 400, "actions"),
+    # Shapes it allows that cannot be carried out: 422.
+    ({"isAdmin": False, "session": "nobody", "isActive": True}, 422, "session"),
+    ({"isAdmin": False, "isActive": True}, 422, "session"),
+    ({"isAdmin": False, "session": "", "isActive": True}, 422, "session"),
+    ({"isAdmin": True, "session": "alpha", "isActive": True}, 422, "session"),
 ])
-async def test_bad_input_names_the_field_and_stores_nothing(api, body, field):
+async def test_bad_input_names_the_field_and_stores_nothing(api, body, status, field):
     await create_session(api, "alpha")
 
     response = await api.post("/api/keys", json=body)
 
-    assert response.status_code == 400, response.text
+    assert response.status_code == status, response.text
     assert any(message.startswith(f"{field}:") for message in response.json()["message"]), \
         response.json()
     assert await sync_to_async(ApiKey.objects.count)() == 0
