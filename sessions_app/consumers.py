@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 
 from waha_project import auth
-from waha_project.access import Action, Principal
+from waha_project.access import Principal
 from webhooks_app.subscriptions import ALL, matches
 
 from . import groups
@@ -18,15 +18,14 @@ from .models import ActorKind
 
 def groups_for(principal: Principal | None, asked: str) -> list[str]:
     """The groups a subscriber joins: what `session=` asks, narrowed to the sessions its key
-    may read. A session key hears only its own session, whatever it asks; nothing to hear (or
+    may read. A session key hears only its own sessions, whatever it asks; nothing to hear (or
     no valid key) refuses the handshake."""
     if principal is None:
         return []
-    if principal.is_admin:
-        return [groups.ALL_SESSIONS_GROUP if asked == "*" else groups.session_group(asked)]
-    readable = principal.sessions_with(Action.READ) or []
-    return [groups.session_group(name) for name in readable if asked in ("*", name)] or [
-        groups.session_group(name) for name in readable]
+    joined = groups.readable_groups(principal, asked)
+    if joined is None:  # another session: its own, as WAHA's session keys hear
+        joined = groups.readable_groups(principal, groups.ALL_SESSIONS)
+    return joined or []
 
 
 class EventStreamConsumer(Forwarding):

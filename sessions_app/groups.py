@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from waha_project.access import Action, Principal
+
 ALL_SESSIONS_GROUP = "waha.events.all"
+ALL_SESSIONS = "*"  # what a subscriber asks for to hear every session
 ENGINES_GROUP = "waha.engines"
 
 # A publication to the websockets: its items, one per event, each prepared once for every
@@ -26,6 +29,20 @@ def key_group(key_id: str) -> str:
 
 def session_group(name: str) -> str:
     return f"waha.events.session.{name}"
+
+
+def readable_groups(principal: Principal, asked: str) -> list[str] | None:
+    """The event groups a subscriber joins for `asked` (a session's name, or `ALL_SESSIONS`),
+    narrowed to the sessions the principal may read; None when it asks for one it may not read
+    (it is not told whether that session exists)."""
+    readable = principal.sessions_with(Action.READ)
+    if asked == ALL_SESSIONS:
+        if readable is None:
+            return [ALL_SESSIONS_GROUP]
+        return [session_group(name) for name in readable]
+    if readable is not None and asked not in readable:
+        return None
+    return [session_group(asked)]
 
 
 def engine_channel(worker_id: str) -> str:

@@ -327,15 +327,6 @@ class Session(Shown, models.Model):
             fields.append("last_statuses")
         return Observed(change, fields, history)
 
-    def apply_observed(self, status: str, **observed: Any) -> ObservedChange:
-        """`observe` and save at once: one session's observation on its own."""
-        result = self.observe(status, **observed)
-        if result.history is not None:
-            result.history.save()
-        if result.fields:
-            self.save(update_fields=result.fields)
-        return result.change
-
     def recent_statuses(self, count: int = RECENT_STATUSES) -> list[dict[str, Any]]:
         """The last statuses with their times (ms), oldest first."""
         return list((self.last_statuses or [])[-count:])

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from waha_project.access import Action
 
-from .. import fanout
+from .. import fanout, groups
 from ..access import principal_for_user
 from ..fanout import Forwarding
 from . import live
@@ -42,7 +42,7 @@ class DashboardConsumer(Forwarding):
             await self.close(code=live.CLOSE_POLICY)
             return
         principal = await database_sync_to_async(principal_for_user)(user)
-        joined = live.groups_for(principal, target)
+        joined = groups.readable_groups(principal, target)
         if joined is None:
             await self.close(code=live.CLOSE_POLICY)
             return

@@ -10,14 +10,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from waha_project.access import Action, Principal
-
 from .. import groups
 from ..api.serializers import SESSION_NAME_RE
 from ..fanout import qr_frame, status_frame
 from ..models import Session
 
-ALL_SESSIONS = "*"
+ALL_SESSIONS = groups.ALL_SESSIONS
 SNAPSHOT_LIMIT = 500
 # Close codes: not logged in (the page sends the user to the login form), bad request.
 CLOSE_UNAUTHENTICATED = 4401
@@ -49,19 +47,6 @@ def target_of(query: dict[str, list[str]]) -> str | None:
     if len(target) > 54 or not SESSION_NAME_RE.fullmatch(target):
         return None
     return target
-
-
-def groups_for(principal: Principal, target: str) -> list[str] | None:
-    """The groups a page joins: every session's or one's, narrowed to the sessions the user may
-    read; None refuses a session they may not read (it is not told whether it exists)."""
-    readable = principal.sessions_with(Action.READ)
-    if target == ALL_SESSIONS:
-        if readable is None:
-            return [groups.ALL_SESSIONS_GROUP]
-        return [groups.session_group(name) for name in readable]
-    if readable is not None and target not in readable:
-        return None
-    return [groups.session_group(target)]
 
 
 def same_origin(scope: dict[str, Any]) -> bool:
