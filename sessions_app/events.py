@@ -9,12 +9,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from ulid import ULID
 
+from waha_project import background
 from waha_project.logs import log_context
 from webhooks_app import services as webhooks
 from webhooks_app.config import global_webhook
@@ -130,7 +130,7 @@ def _published(envelopes: list[dict[str, Any]], seen: list[fanout.Shown | None])
     try:
         items = [fanout.item(envelope, shown) for envelope, shown in zip(envelopes, seen,
                                                                            strict=True)]
-        async_to_sync(_send_to_groups)(layer, envelopes, items)
+        background.run(_send_to_groups, layer, envelopes, items)
     except Exception:  # a full or unreachable layer must not undo a committed change
         log.exception("could not publish %d events to the channel layer", len(envelopes))
 

@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import math
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -39,6 +40,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from waha_project.celery import app as celery_app
+from waha_project.database import insert_rows
 from waha_project.logs import log_context, redact_url
 
 from . import monitoring, signing, transport
@@ -54,6 +56,7 @@ from .models import (
     RetryPolicy,
     Target,
     Webhook,
+    origin_of,
 )
 from .retries import retry_wait
 from .subscriptions import matches
@@ -115,53 +118,55 @@ def _default(value: int | None, default: int) -> int:
 
 
 # --- publishing -------------------------------------------------------------------------------
-def enqueue(session_id: int, envelope: dict[str, Any]) -> list[Delivery]:
+def enqueue(session_id: int, envelope: dict[str, Any]) -> list[int]:
     """Write one delivery per matching webhook of the session (and the global one); queue them
-    when the transaction commits."""
+    when the transaction commits. Answers their ids."""
     return enqueue_many([(session_id, envelope)])
 
 
-def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[Delivery]:
+def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[int]:
     """`enqueue` for many (session id, envelope) pairs: every delivery written with one bulk
-    insert, in order, and queued once when the transaction commits."""
+    insert of plain rows (`insert_rows`), in order, and queued once when the transaction
+    commits. Answers their ids, in order."""
     if not items:
         return []
     hooks: dict[int, list[Webhook]] = defaultdict(list)
     for hook in Webhook.objects.filter(session_id__in={session_id for session_id, _ in items}):
         hooks[hook.session_id].append(hook)
     shared = global_webhook()
-    shared_events, shared_target = (shared["events"], _target_of(shared)) if shared else ([], {})
+    shared_events, shared_target = (shared["events"], {
+        **_target_of(shared), "webhook_id": None, "is_global": True,
+        "origin": origin_of(shared["url"])}) if shared else ([], {})
+    targets_of: dict[int, dict[str, Any]] = {}  # a webhook's fields, built once
     now = timezone.now()
-    rows: list[Delivery] = []
+    rows: list[dict[str, Any]] = []
     for session_id, envelope in items:
         event = envelope["event"]
-        targets: list[tuple[Webhook | None, dict[str, Any]]] = [
-            (hook, _target(hook)) for hook in hooks[session_id] if matches(hook.events, event)
-        ]
+        targets = [targets_of.get(hook.pk) or targets_of.setdefault(hook.pk, _target(hook))
+                   for hook in hooks[session_id] if matches(hook.events, event)]
         if shared and matches(shared_events, event):
-            targets.append((None, shared_target))
+            targets.append(shared_target)
         if not targets:
             continue
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         rows.extend(
-            Delivery(webhook=hook, is_global=hook is None, session_id=session_id,
-                     session_name=envelope["session"],
-                     event=event, event_id=envelope["id"], event_timestamp=envelope["timestamp"],
-                     body=body, next_attempt_at=now, enqueued_at=now, **target)
-            for hook, target in targets
+            {**target, "session_id": session_id, "session_name": envelope["session"],
+             "event": event, "event_id": envelope["id"], "event_timestamp": envelope["timestamp"],
+             "body": body, "next_attempt_at": now, "enqueued_at": now}
+            for target in targets
         )
-    if not rows:
-        return []
-    deliveries = Delivery.objects.bulk_create(rows)
-    ids = [delivery.pk for delivery in deliveries]
-    transaction.on_commit(lambda: queue(ids))
-    return deliveries
+    ids = insert_rows(Delivery, rows)
+    if ids:
+        transaction.on_commit(lambda: queue(ids))
+    return ids
 
 
 def _target(hook: Webhook) -> dict[str, Any]:
     """What a delivery copies from its webhook, so later config changes never lose it."""
-    return {"url": hook.url, "hmac_key": hook.hmac_key, "custom_headers": hook.custom_headers,
-            "retry_policy": hook.retry_policy, "retry_delay_seconds": hook.retry_delay_seconds,
+    return {"webhook_id": hook.pk, "is_global": False, "url": hook.url,
+            "origin": origin_of(hook.url), "hmac_key": hook.hmac_key,
+            "custom_headers": hook.custom_headers, "retry_policy": hook.retry_policy,
+            "retry_delay_seconds": hook.retry_delay_seconds,
             "retry_attempts": hook.retry_attempts}
 
 
@@ -400,20 +405,45 @@ def _wait_for_batch(futures: list[concurrent.futures.Future[transport.SendResult
     """Wait for a batch's sends while they keep ending: at most TASK_PATIENCE_SECONDS, and no
     longer than TASK_QUIET_SECONDS without one ending once some have (the rest are slow).
     Returns the ones still running."""
-    deadline = time.monotonic() + TASK_PATIENCE_SECONDS
-    running = set(futures)
-    some_ended = False
-    while running:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ended, running = concurrent.futures.wait(
-            running, timeout=min(left, TASK_QUIET_SECONDS) if some_ended else left,
-            return_when=concurrent.futures.FIRST_COMPLETED)
-        if not ended:
-            break
-        some_ended = True
-    return running
+    progress = _Progress(futures)
+    progress.wait(TASK_PATIENCE_SECONDS, TASK_QUIET_SECONDS)
+    return {future for future in futures if not future.done()}
+
+
+class _Progress:
+    """How many of a batch's sends have ended, and when the last one did.
+
+    One counter for the batch: `concurrent.futures.wait(FIRST_COMPLETED)` in a loop would put
+    a waiter on every running future at each wake-up, a hundred locks per send ended. The
+    waiting thread is woken by the first send to end and by the last; in between it looks
+    again each time the quiet period could have run out.
+    """
+
+    def __init__(self, futures: list[concurrent.futures.Future[transport.SendResult]]) -> None:
+        self._changed = threading.Condition()
+        self._total = self._left = len(futures)
+        self._last_ended = 0.0
+        for future in futures:
+            future.add_done_callback(self._ended)
+
+    def _ended(self, _: object) -> None:
+        with self._changed:
+            self._left -= 1
+            self._last_ended = time.monotonic()
+            if self._left in (0, self._total - 1):
+                self._changed.notify()
+
+    def wait(self, patience: float, quiet: float) -> None:
+        deadline = time.monotonic() + patience
+        with self._changed:
+            while self._left:
+                now = time.monotonic()
+                until = deadline
+                if self._left < self._total:  # some ended: wait for the next only so long
+                    until = min(deadline, self._last_ended + quiet)
+                if until <= now:
+                    return
+                self._changed.wait(until - now)
 
 
 def attempt(delivery_id: int, now: datetime | None = None) -> Delivery | None:
@@ -499,16 +529,15 @@ def record(items: list[Sent]) -> list[Delivery]:
                 last_error=error,
                 finished_at=None if status == DeliveryStatus.PENDING else now,
             )
-        DeliveryAttempt.objects.bulk_create([
-            DeliveryAttempt(
-                delivery_id=o.sent.delivery.pk, number=o.sent.number, started_at=o.sent.started,
-                status_code=o.sent.result.status_code, duration_ms=o.sent.result.duration_ms,
-                # PostgreSQL text cannot hold NUL: the insert would fail after the send,
-                # leaving the delivery claimed, to be swept and sent again, and again.
-                response_body=o.sent.result.body[:RESPONSE_BYTES_KEPT]
-                .decode("utf-8", "replace").replace("\x00", "\ufffd"),
-                error=o.sent.result.error,
-            )
+        insert_rows(DeliveryAttempt, [
+            {"delivery_id": o.sent.delivery.pk, "number": o.sent.number,
+             "started_at": o.sent.started, "status_code": o.sent.result.status_code,
+             "duration_ms": o.sent.result.duration_ms,
+             # PostgreSQL text cannot hold NUL: the insert would fail after the send,
+             # leaving the delivery claimed, to be swept and sent again, and again.
+             "response_body": o.sent.result.body[:RESPONSE_BYTES_KEPT]
+             .decode("utf-8", "replace").replace("\x00", "\ufffd"),
+             "error": o.sent.result.error}
             for o in mine
         ])
         held = _breakers(mine, now) if _breakers_on() else set()

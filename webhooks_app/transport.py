@@ -139,8 +139,10 @@ class TargetPolicy:
         return _match(PRIVATE, ip) if self.block_private else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _literal_ip(host: str) -> IPAddress | None:
-    """The address a host names without DNS, including legacy IPv4 forms such as 127.1."""
+    """The address a host names without DNS, including legacy IPv4 forms such as 127.1.
+    Kept per host name: every attempt asks, and the answer of a name never changes."""
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -232,10 +234,16 @@ async def checked_addresses(host: str, port: int, policy: TargetPolicy,
                 found.append(ip)
         if not found:
             raise OSError(f"cannot resolve {host}: no address")
-    allowed = [ip for ip in found if policy.refusal(ip) is None]
+    allowed = [ip for ip in found if _refusal(policy, ip) is None]
     if not allowed:
-        raise RefusedAddress(f"{found[0]} is {policy.refusal(found[0])}")
+        raise RefusedAddress(f"{found[0]} is {_refusal(policy, found[0])}")
     return allowed
+
+
+@functools.lru_cache(maxsize=4096)
+def _refusal(policy: TargetPolicy, ip: IPAddress) -> str | None:
+    """`policy.refusal`, kept per policy and address (a pure function of both)."""
+    return policy.refusal(ip)
 
 
 class CheckedResolver(AbstractResolver):

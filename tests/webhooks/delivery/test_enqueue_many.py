@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from webhooks_app import services as webhooks
+from webhooks_app.models import Delivery
 
 from .helpers import hook, session_with
 from .test_event_filter import NO_GLOBAL
@@ -42,8 +43,10 @@ def test_many_events_are_written_with_one_insert_in_order_and_queued_once(
 
     # Two queries: the sessions' webhooks, then one insert.
     with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(2):
-        deliveries = webhooks.enqueue_many(items)
+        ids = webhooks.enqueue_many(items)
 
+    rows = {delivery.pk: delivery for delivery in Delivery.objects.filter(pk__in=ids)}
+    deliveries = [rows[pk] for pk in ids]
     assert [(delivery.event_id[-1], delivery.url) for delivery in deliveries] == [
         ("1", "http://alpha.test/1"), ("1", "http://alpha.test/2"),
         ("3", "http://global.test/"),
