@@ -87,7 +87,8 @@ def insert_rows(model: type[models.Model], rows: Sequence[Row], using: str = "de
         return []
     connection = connections[using]
     if connection.vendor != "postgresql":
-        created = model._default_manager.using(using).bulk_create([model(**row) for row in rows])
+        created = model._default_manager.db_manager(using).bulk_create(
+            [model(**row) for row in rows])
         return [obj.pk for obj in created]
     meta = model._meta
     assert meta.pk is not None

@@ -1,0 +1,133 @@
+"""Plain rows inserted in bulk (`waha_project.database.insert_rows`): on PostgreSQL with one
+COPY, elsewhere with bulk_create. Either way a row reads back exactly as the same values
+saved through the ORM, defaults included, and the keys answered are the rows', in order."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.live_server import PROJECT_ROOT, clean_environment
+from tests.support.stack import ThrowawayDatabase
+
+# Text that COPY's format must escape, and JSON that must stay JSON.
+AWKWARD = 'tab\there, line\nbreak, back\\slash, \\N, "quotes", ünïcødé ✓'
+HEADERS = [{"name": "X-Tricky", "value": AWKWARD}]
+
+# Inserts the same rows with insert_rows and with the ORM, and prints both as read back.
+CHILD = f"""
+import json
+import django
+django.setup()
+from datetime import datetime, UTC
+from django.db import transaction
+from sessions_app.models import Session
+from waha_project.database import insert_rows
+from webhooks_app.models import Delivery, DeliveryAttempt
+
+AWKWARD, HEADERS = {AWKWARD!r}, {HEADERS!r}
+session = Session.objects.create(name="rows")
+when = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+
+def delivery(n):
+    row = dict(session_id=session.pk, session_name="rows", event="message", event_id=f"evt-{{n}}",
+               event_timestamp=1_700_000_000_000 + n, body=json.dumps({{"n": n, "text": AWKWARD}}),
+               url="http://receiver.test:8080/hook", origin="http://receiver.test:8080",
+               retry_policy="constant", retry_delay_seconds=2, retry_attempts=15,
+               next_attempt_at=when)
+    if n % 2:  # the odd ones give what the even ones leave to the defaults
+        row.update(hmac_key=AWKWARD, custom_headers=HEADERS, is_global=True, enqueued_at=when)
+    return row
+
+def read(model, pks):
+    fields = [f.attname for f in model._meta.concrete_fields
+              if f.attname not in ("id", "created_at", "delivery_id")]
+    got = {{row["id"]: row for row in model.objects.filter(pk__in=pks).values("id", *fields)}}
+    return [{{k: str(v) for k, v in got[pk].items() if k != "id"}} for pk in pks]
+
+with transaction.atomic():
+    copied = insert_rows(Delivery, [delivery(n) for n in range(4)])
+orm = [Delivery.objects.create(**delivery(n)).pk for n in range(4)]
+attempts = [dict(delivery_id=pk, number=1, started_at=when, status_code=200 if pk % 2 else None,
+                 response_body=AWKWARD, error="") for pk in copied[:2]]
+copied_attempts = insert_rows(DeliveryAttempt, attempts)
+orm_attempts = [DeliveryAttempt.objects.create(**{{**a, "delivery_id": pk}}).pk
+                for a, pk in zip(attempts, orm[:2])]
+later = Delivery.objects.create(**delivery(9)).pk
+created = list(Delivery.objects.filter(pk__in=copied).values_list("created_at", flat=True))
+print(json.dumps({{
+    "copied": copied, "later": later, "same_created": len(set(created)) == 1,
+    "copied_rows": read(Delivery, copied), "orm_rows": read(Delivery, orm),
+    "copied_attempts": read(DeliveryAttempt, copied_attempts),
+    "orm_attempts": read(DeliveryAttempt, orm_attempts),
+    "empty": insert_rows(Delivery, []),
+}}))
+"""
+
+
+@pytest.fixture
+def database() -> Iterator[ThrowawayDatabase]:
+    made = ThrowawayDatabase("waha_rows").create()
+    try:
+        yield made
+    finally:
+        made.drop()
+
+
+def run_child(database: ThrowawayDatabase, tmp_path: Path) -> dict[str, Any]:
+    env = clean_environment({
+        "DJANGO_SETTINGS_MODULE": "waha_project.settings",
+        "WAHA_LOCAL_STORE_BASE_DIR": str(tmp_path),
+        "WAHA_API_KEY": "insert-rows-key-4b1c",
+        "DATABASE_URL": database.url,
+    })
+    database.migrate(env)
+    done = subprocess.run([sys.executable, "-c", CHILD], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_copied_rows_read_back_as_the_orm_saves_them_on_postgresql(
+        database: ThrowawayDatabase, tmp_path: Path) -> None:
+    result = run_child(database, tmp_path)
+
+    assert result["copied_rows"] == result["orm_rows"]
+    assert result["copied_attempts"] == result["orm_attempts"]
+    assert result["copied_rows"][1]["custom_headers"] == str(HEADERS)
+    assert result["copied_rows"][0]["custom_headers"] == "[]"  # the default
+    assert result["copied_rows"][0]["status"] == "pending"  # the default
+    # The keys are the rows', in order, and the table's own keys go on after them.
+    copied = result["copied"]
+    assert copied == sorted(copied) and len(set(copied)) == 4
+    assert result["later"] > max(copied)
+    assert result["same_created"]
+    assert result["empty"] == []
+
+
+@pytest.mark.django_db
+def test_elsewhere_the_rows_go_through_bulk_create() -> None:
+    from sessions_app.models import Session
+    from waha_project.database import insert_rows
+    from webhooks_app.models import Delivery
+
+    session = Session.objects.create(name="rows")
+    rows = [{"session_id": session.pk, "session_name": "rows", "event": "message",
+             "event_id": f"evt-{n}", "event_timestamp": n, "body": "{}",
+             "url": "http://receiver.test/hook", "retry_policy": "constant",
+             "retry_delay_seconds": 2, "retry_attempts": 15, "custom_headers": HEADERS}
+            for n in range(3)]
+
+    pks = insert_rows(Delivery, rows)
+
+    assert [Delivery.objects.get(pk=pk).event_id for pk in pks] == ["evt-0", "evt-1", "evt-2"]
+    # bulk_create's own rule for deliveries: the origin is derived from the URL.
+    assert {d.origin for d in Delivery.objects.all()} == {"http://receiver.test:80"}
+    assert Delivery.objects.get(pk=pks[0]).custom_headers == HEADERS
