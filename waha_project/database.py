@@ -74,25 +74,33 @@ def insert_rows(model: type[models.Model], rows: Sequence[Row], using: str = "de
     """Insert rows given as {field attname: value}, in order; answer their primary keys.
 
     The hot paths' inserts (an engine's deliveries, a worker's attempt rows) come as plain
-    values. On PostgreSQL they go in with one COPY, their keys taken from the table's sequence
-    first: measured on a delivery row, about 12 µs of Python a row against 100 µs for
-    `bulk_create`, which builds a model instance and prepares every field of every row.
-    Elsewhere they go through `bulk_create`.
+    values, and go in without a model instance or Django's preparation of every field of every
+    row, which is most of `bulk_create`'s Python. Measured on a delivery row: on PostgreSQL,
+    one COPY with the keys taken from the table's sequence first, about 12 µs a row against
+    100 µs; on SQLite, one multi-row INSERT … RETURNING a batch, about 54 µs against 132 µs.
+    Any other database goes through `bulk_create`.
 
-    A field a row leaves out takes its default (`auto_now_add`: now). Values must be what the
-    field holds in Python (a JSON field's value is adapted here); nothing is validated, and
-    `save()` and its signals are skipped, as with `bulk_create`.
+    A field a row leaves out takes what a new instance would hold (its default;
+    `auto_now_add`: now). Values must be what the field holds in Python; nothing is validated,
+    and `save()` and its signals are skipped, as with `bulk_create`.
     """
     if not rows:
         return []
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        created = model._default_manager.db_manager(using).bulk_create(
-            [model(**row) for row in rows])
-        return [obj.pk for obj in created]
     meta = model._meta
     assert meta.pk is not None
     fields = [field for field in meta.concrete_fields if field is not meta.pk]
+    if connection.vendor == "postgresql":
+        return _copy_rows(connection, meta, fields, rows)
+    if connection.vendor == "sqlite" and connection.features.can_return_rows_from_bulk_insert:
+        return _insert_returning(connection, meta, fields, rows)
+    created = model._default_manager.db_manager(using).bulk_create(
+        [model(**row) for row in rows])
+    return [obj.pk for obj in created]
+
+
+def _copy_rows(connection: Any, meta: Any, fields: list[models.Field[Any, Any]],
+               rows: Sequence[Row]) -> list[int]:
     values = [_value_of(field, connection) for field in fields]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(column) for column in [meta.pk.column,
@@ -107,9 +115,38 @@ def insert_rows(model: type[models.Model], rows: Sequence[Row], using: str = "de
     return keys
 
 
+def _insert_returning(connection: Any, meta: Any, fields: list[models.Field[Any, Any]],
+                      rows: Sequence[Row]) -> list[int]:
+    values = [_value_of(field, connection) for field in fields]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names go into the text; the values are parameters.
+    head = (f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608
+            f"({', '.join(quote(field.column) for field in fields)}) VALUES ")
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
+    keys: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start:start + size]
+            cursor.execute(f"{head}{', '.join([one] * len(chunk))} "
+                           f"RETURNING {quote(meta.pk.column)}",
+                           [value(row) for row in chunk for value in values])
+            # In the order of the rows, as bulk_create takes them.
+            keys += [key for (key,) in cursor.fetchall()]
+    return keys
+
+
+# Python values a driver takes as they are, but for these (JSON everywhere; on SQLite, which
+# has no date, time or decimal type, those too): adapted as Django adapts them.
+ADAPTED = {"JSONField"}
+ADAPTED_ON_SQLITE = ADAPTED | {"DateTimeField", "DateField", "TimeField", "DecimalField",
+                               "UUIDField"}
+
+
 def _value_of(field: models.Field[Any, Any], connection: Any) -> Callable[[Row], Any]:
     """How a row's value of one field is read: given, or what a new model instance would hold;
-    adapted when the database takes it otherwise than as it is (JSON)."""
+    adapted for the database where it needs it (the last value's adaptation is kept: a batch's
+    rows often share a timestamp)."""
     name = field.attname
     if getattr(field, "auto_now_add", False) or getattr(field, "auto_now", False):
         now = timezone.now()
@@ -119,7 +156,19 @@ def _value_of(field: models.Field[Any, Any], connection: Any) -> Callable[[Row],
     else:
         fixed = field.get_default()
         default = lambda: fixed  # noqa: E731
-    if isinstance(field, models.JSONField):
-        return lambda row: field.get_db_prep_save(row[name] if name in row else default(),
-                                                  connection)
-    return lambda row: row[name] if name in row else default()
+
+    def given(row: Row) -> Any:
+        return row[name] if name in row else default()
+
+    adapted = ADAPTED_ON_SQLITE if connection.vendor == "sqlite" else ADAPTED
+    if field.get_internal_type() not in adapted:
+        return given
+    last: list[Any] = [object(), None]  # [value, its adaptation]
+
+    def adapt(row: Row) -> Any:
+        value = given(row)
+        if value is not last[0] or isinstance(value, (dict, list)):
+            last[0], last[1] = value, field.get_db_prep_save(value, connection)
+        return last[1]
+
+    return adapt

@@ -37,6 +37,7 @@ class Outstanding:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._counts: Counter[str] = Counter()
+        self._caps: dict[str, int] = {}  # the cap a target was last reserved under
         self._waiting: set[str] = set()
         self._last_done: dict[str, float] = {}
 
@@ -46,6 +47,8 @@ class Outstanding:
             if cap is not None and self._counts[origin] >= cap:
                 return False
             self._counts[origin] += 1
+            if cap is not None:
+                self._caps[origin] = cap
             return True
 
     def full(self, cap: int) -> set[str]:
@@ -59,12 +62,22 @@ class Outstanding:
             return sum(self._counts.values())
 
     def done(self, origin: str) -> None:
+        """One send to `origin` ended. Wakes a thread waiting for room only when this made
+        room (the target was full), and every waiter once nothing is in flight: a wake-up per
+        send ended would stir every waiting thread a hundred times a batch."""
         with self._lock:
-            self._counts[origin] -= 1
-            if self._counts[origin] <= 0:
+            left = self._counts[origin] - 1
+            made_room = left == self._caps.get(origin, 0) - 1
+            if left > 0:
+                self._counts[origin] = left
+            else:
                 del self._counts[origin]
+                self._caps.pop(origin, None)
             self._last_done[origin] = time.monotonic()
-            self._lock.notify_all()
+            if not self._counts:
+                self._lock.notify_all()
+            elif made_room:
+                self._lock.notify()
 
     def wait_for_room(self, origins: set[str], cap: int, timeout: float) -> bool:
         """Wait up to `timeout` for room at one of these targets, if one of them is flowing
