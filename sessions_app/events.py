@@ -105,19 +105,23 @@ def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
     envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
     if not envelopes:
         return []
+    # Serialised once: the deliveries' body and what /ws forwards.
+    texts = [webhooks.serialised(envelope) for envelope in envelopes]
     # A session without webhooks has no Webhook rows to look up, unless the global one is set.
     every = global_webhook() is not None
-    webhooks.enqueue_many([(session.pk, envelope)
-                           for (session, _, _), envelope in zip(published, envelopes, strict=True)
+    webhooks.enqueue_many([(session.pk, envelope, text)
+                           for (session, _, _), envelope, text
+                           in zip(published, envelopes, texts, strict=True)
                            if every or session.has_webhooks])
     # What the dashboard shows beside a status event, as this transaction sees the row.
     seen = [fanout.shown(session, envelope)
             for (session, _, _), envelope in zip(published, envelopes, strict=True)]
-    transaction.on_commit(lambda: _published(envelopes, seen))
+    transaction.on_commit(lambda: _published(envelopes, texts, seen))
     return envelopes
 
 
-def _published(envelopes: list[dict[str, Any]], seen: list[fanout.Shown | None]) -> None:
+def _published(envelopes: list[dict[str, Any]], texts: list[str],
+               seen: list[fanout.Shown | None]) -> None:
     """After the commit: count them, say so, and send them to the channel-layer groups."""
     for envelope in envelopes:
         monitoring.EVENTS_PUBLISHED.labels(event=envelope["event"]).inc()
@@ -128,8 +132,8 @@ def _published(envelopes: list[dict[str, Any]], seen: list[fanout.Shown | None])
     if layer is None:
         return
     try:
-        items = [fanout.item(envelope, shown) for envelope, shown in zip(envelopes, seen,
-                                                                           strict=True)]
+        items = [fanout.item(envelope, shown, text)
+                 for envelope, text, shown in zip(envelopes, texts, seen, strict=True)]
         background.run(_send_to_groups, layer, envelopes, items)
     except Exception:  # a full or unreachable layer must not undo a committed change
         log.exception("could not publish %d events to the channel layer", len(envelopes))

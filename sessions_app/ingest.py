@@ -51,6 +51,35 @@ ALIVE_CHECK_SECONDS = 0.05
 Entry = tuple[str, Kept]  # (session uid, what to keep)
 
 
+class Flag:
+    """Set once, waited on by any number of threads: a lock held until it is set.
+
+    A ticket per event needs one, and `threading.Event` builds a `Condition` (three caught
+    AttributeErrors) for each: most of what handing an event over cost the engine."""
+
+    __slots__ = ("_held", "_is_set")
+
+    def __init__(self) -> None:
+        self._held = threading.Lock()
+        self._held.acquire()
+        self._is_set = False
+
+    def set(self) -> None:
+        if not self._is_set:
+            self._is_set = True
+            self._held.release()
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._is_set:
+            return True
+        if self._held.acquire(timeout=-1 if timeout is None else timeout):
+            self._held.release()  # for the next waiter
+        return self._is_set
+
+
 class Ticket:
     """One event or history batch handed over, until it is kept or given up."""
 
@@ -63,7 +92,7 @@ class Ticket:
         self.label = label
         self.alive = alive
         self.arrived = time.monotonic()
-        self.settled = threading.Event()
+        self.settled = Flag()
         self.kept = False
         self.delay = FIRST_RETRY_SECONDS
         self.retry_at = 0.0

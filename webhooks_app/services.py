@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,20 +118,25 @@ def _default(value: int | None, default: int) -> int:
 
 
 # --- publishing -------------------------------------------------------------------------------
+def serialised(envelope: dict[str, Any]) -> str:
+    """An envelope's text, as a delivery sends it (and `/ws` forwards it): made once."""
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+
+
 def enqueue(session_id: int, envelope: dict[str, Any]) -> list[int]:
     """Write one delivery per matching webhook of the session (and the global one); queue them
     when the transaction commits. Answers their ids."""
-    return enqueue_many([(session_id, envelope)])
+    return enqueue_many([(session_id, envelope, serialised(envelope))])
 
 
-def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[int]:
-    """`enqueue` for many (session id, envelope) pairs: every delivery written with one bulk
-    insert of plain rows (`insert_rows`), in order, and queued once when the transaction
-    commits. Answers their ids, in order."""
+def enqueue_many(items: Sequence[tuple[int, dict[str, Any], str]]) -> list[int]:
+    """`enqueue` for many (session id, envelope, its text from `serialised`) at once: every
+    delivery written with one bulk insert of plain rows (`insert_rows`), in order, and queued
+    once when the transaction commits. Answers their ids, in order."""
     if not items:
         return []
     hooks: dict[int, list[Webhook]] = defaultdict(list)
-    for hook in Webhook.objects.filter(session_id__in={session_id for session_id, _ in items}):
+    for hook in Webhook.objects.filter(session_id__in={item[0] for item in items}):
         hooks[hook.session_id].append(hook)
     shared = global_webhook()
     shared_events, shared_target = (shared["events"], {
@@ -140,7 +145,7 @@ def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[int]:
     targets_of: dict[int, dict[str, Any]] = {}  # a webhook's fields, built once
     now = timezone.now()
     rows: list[dict[str, Any]] = []
-    for session_id, envelope in items:
+    for session_id, envelope, body in items:
         event = envelope["event"]
         targets = [targets_of.get(hook.pk) or targets_of.setdefault(hook.pk, _target(hook))
                    for hook in hooks[session_id] if matches(hook.events, event)]
@@ -148,7 +153,6 @@ def enqueue_many(items: list[tuple[int, dict[str, Any]]]) -> list[int]:
             targets.append(shared_target)
         if not targets:
             continue
-        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         rows.extend(
             {**target, "session_id": session_id, "session_name": envelope["session"],
              "event": event, "event_id": envelope["id"], "event_timestamp": envelope["timestamp"],

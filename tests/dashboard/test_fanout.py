@@ -41,9 +41,10 @@ def prepared(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     names: list[str] = []
     build = fanout.item
 
-    def counting(envelope: dict[str, Any], seen: fanout.Shown | None) -> dict[str, Any]:
+    def counting(envelope: dict[str, Any], seen: fanout.Shown | None,
+                 text: str | None = None) -> dict[str, Any]:
         names.append(envelope["event"])
-        return build(envelope, seen)
+        return build(envelope, seen, text)
 
     monkeypatch.setattr(fanout, "item", counting)
     return names

@@ -16,9 +16,11 @@ from .test_event_filter import NO_GLOBAL
 pytestmark = pytest.mark.django_db
 
 
-def _envelope(session: str, event: str, n: int) -> dict[str, Any]:
-    return {"id": f"evt_{n:026d}", "timestamp": 1_741_249_702_000 + n, "event": event,
-            "session": session, "payload": {"n": n}}
+def _envelope(session: str, event: str, n: int) -> tuple[dict[str, Any], str]:
+    """An envelope and its text, as a publisher hands them over."""
+    envelope = {"id": f"evt_{n:026d}", "timestamp": 1_741_249_702_000 + n, "event": event,
+                "session": session, "payload": {"n": n}}
+    return envelope, webhooks.serialised(envelope)
 
 
 def test_many_events_are_written_with_one_insert_in_order_and_queued_once(
@@ -34,11 +36,11 @@ def test_many_events_are_written_with_one_insert_in_order_and_queued_once(
     queued: list[list[int]] = []
     monkeypatch.setattr(webhooks, "queue", lambda ids, countdown=0: queued.append(list(ids)))
     items = [
-        (alpha.pk, _envelope("alpha", "message", 1)),
-        (beta.pk, _envelope("beta", "message", 2)),  # nobody of beta's wants it
-        (quiet.pk, _envelope("quiet", "message.ack", 3)),  # the global webhook does
-        (beta.pk, _envelope("beta", "message.ack", 4)),
-        (alpha.pk, _envelope("alpha", "message.any", 5)),
+        (alpha.pk, *_envelope("alpha", "message", 1)),
+        (beta.pk, *_envelope("beta", "message", 2)),  # nobody of beta's wants it
+        (quiet.pk, *_envelope("quiet", "message.ack", 3)),  # the global webhook does
+        (beta.pk, *_envelope("beta", "message.ack", 4)),
+        (alpha.pk, *_envelope("alpha", "message.any", 5)),
     ]
 
     # Two queries: the sessions' webhooks, then one insert.
@@ -69,6 +71,6 @@ def test_nothing_to_deliver_writes_and_queues_nothing(
     monkeypatch.setattr(webhooks, "queue", lambda ids, countdown=0: queued.append(list(ids)))
 
     with django_capture_on_commit_callbacks(execute=True), django_assert_num_queries(1):
-        assert webhooks.enqueue_many([(quiet.pk, _envelope("quiet", "message", 1))]) == []
+        assert webhooks.enqueue_many([(quiet.pk, *_envelope("quiet", "message", 1))]) == []
 
     assert queued == []
