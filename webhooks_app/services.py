@@ -262,8 +262,8 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     token = uuid.uuid4().hex
     won = _due(now).filter(pk__in=list(chosen)).update(
         locked_until=now + _claim_span(), claim_token=token) if chosen else 0
-    deliveries = (list(Delivery.objects.filter(pk__in=list(chosen), claim_token=token))
-                  if won else [])
+    deliveries = (list(Delivery.objects.filter(pk__in=list(chosen), claim_token=token)
+                       .only(*SENT_FIELDS)) if won else [])
     for pk in chosen.keys() - {d.pk for d in deliveries}:  # taken by another worker first
         OUTSTANDING.done(chosen[pk])
     probing = {d.origin for d in deliveries}
@@ -271,6 +271,13 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
         if origin not in probing:  # the probe's delivery went elsewhere: let another probe
             Target.objects.filter(origin=origin, probe_until=probe_until).update(probe_until=None)
     return Claim(deliveries, {o: t for o, t in targets.items() if o in probing}, blocked)
+
+
+# What sending, recording and deciding read of a claimed delivery; the rest (its timestamps
+# above all) is not read back for every attempt.
+SENT_FIELDS = ("origin", "attempts", "url", "body", "event", "event_id", "event_timestamp",
+               "hmac_key", "custom_headers", "retry_policy", "retry_delay_seconds",
+               "retry_attempts", "session_name")
 
 
 def _claim_span() -> timedelta:
