@@ -38,8 +38,9 @@ Runs:
   beside the inbox alone (a child reading and deleting the same files, one thread).
 
 Below the table, per run: the CPU time (user + system, from /proc) each of the product's
-processes and nginx spent from the first inbox write to the last receipt, per message kept
-(machine load moves rates, much less the CPU a message costs), and from the product's rows where
+processes, the PostgreSQL backends serving its database (scaled; added up) and nginx spent from
+the first inbox write to the last receipt, per message kept (machine load moves rates, much
+less the CPU a message costs), and from the product's rows where
 a first attempt's wait went: event → row written (the group commit) and row → attempt start (the
 broker, a free worker, the claim).
 
@@ -252,16 +253,26 @@ class Scaled:
         return delivery_rows(self.topology.query(DELIVERIES_SQL))
 
     def processes(self) -> dict[str, int]:
+        """The roles, and the PostgreSQL backends serving the run's database (the roles' pooled
+        connections: `postgres-PID`, added up as one figure)."""
         stack = self.topology.stack
         children = stack.children if stack is not None else []
-        return {child.name: child.process.pid for child in children
-                if child.process is not None and child.process.poll() is None}
+        roles = {child.name: child.process.pid for child in children
+                 if child.process is not None and child.process.poll() is None}
+        backends = self.topology.query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")
+        return {**roles, **{f"{POSTGRES_BACKEND}{pid}": int(str(pid)) for (pid,) in backends}}
 
     def stop(self) -> None:
         self.topology.stop()
 
     def logs(self) -> str:
         return self.topology.logs()
+
+
+# A PostgreSQL backend among the processes whose CPU is counted: `postgres-PID`.
+POSTGRES_BACKEND = "postgres-"
 
 
 # --- a target that never answers ------------------------------------------------------------------
@@ -529,9 +540,15 @@ def figures_of(out: Outcome) -> RunFigures:
                      f"{kept_end - out.first_write:.2f} s"
                      + (f", {out.left_in_inbox} still waiting" if out.left_in_inbox else ""))
     if out.cpu:
+        cpu = {name: seconds for name, seconds in out.cpu.items()
+               if not name.startswith(POSTGRES_BACKEND)}
+        backends = [seconds for name, seconds in out.cpu.items()
+                    if name.startswith(POSTGRES_BACKEND)]
+        if backends:
+            cpu[f"postgresql ({len(backends)} backends)"] = sum(backends)
         fig.notes.append("CPU over the run, per message kept: " + ", ".join(
             f"{name} {seconds:.2f} s ({seconds / max(kept, 1) * 1e6:.0f} µs)"
-            for name, seconds in sorted(out.cpu.items(), key=lambda kv: -kv[1])))
+            for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])))
     if not out.deliver:
         return fig
     ok = [hit for hit in out.hits if hit.status == 204]
