@@ -349,8 +349,16 @@ class SessionDetailSerializer(SessionInfoSerializer):
     engine = EngineInfoSerializer(source="*")
 
     def to_representation(self, session: Session | Listed) -> dict[str, Any]:
-        return {**super().to_representation(session),
-                "engine": self.fields["engine"].to_representation(session)}
+        """Written out as the info is (reaching `self.fields` copies every declared field).
+        One session's answer: its row, never a list's plain values."""
+        assert isinstance(session, Session)
+        return {**super().to_representation(session), "engine": {
+            "engine": ENGINE_LABEL,
+            "driver": self.context["driver"],
+            "worker": str(session.owner) if session.owner else None,
+            "state": str(session.status),
+            "lastError": str(session.last_error) if session.last_error else None,
+        }}
 
 
 class QRStatusErrorSerializer(serializers.Serializer):
