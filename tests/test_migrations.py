@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -9,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.state import StateApps
 from django.utils import timezone
 
 from sessions_app.models import Session
@@ -21,6 +24,30 @@ def test_the_committed_migrations_match_the_models() -> None:
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
 
 
+Targets = list[tuple[str, str]]
+
+
+def migrate(targets: Targets) -> StateApps:
+    """Migrate the test database to `targets`; the models as they are there."""
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def migrate_to_latest() -> None:
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@contextmanager
+def starting_at(targets: Targets) -> Iterator[StateApps]:
+    """The database at `targets` for the block (its models yielded), then at the latest
+    migrations again, whatever happened in the block."""
+    try:
+        yield migrate(targets)
+    finally:
+        migrate_to_latest()
+
+
 # sessions_app at a state before its later columns, in the database as in the old models.
 BEFORE = [("webhooks_app", "0002_delivery_batches_and_breakers"), ("sessions_app", "0005_access")]
 AFTER = [("webhooks_app", "0003_delivery_session"), ("sessions_app", "0005_access")]
@@ -28,10 +55,7 @@ AFTER = [("webhooks_app", "0003_delivery_session"), ("sessions_app", "0005_acces
 
 @pytest.mark.django_db(transaction=True)
 def test_existing_deliveries_go_to_the_session_of_their_name_that_existed_then() -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    try:
-        old = executor.loader.project_state(BEFORE).apps
+    with starting_at(BEFORE) as old:
         Session = old.get_model("sessions_app", "Session")
         Delivery = old.get_model("webhooks_app", "Delivery")
         now = timezone.now()
@@ -50,14 +74,9 @@ def test_existing_deliveries_go_to_the_session_of_their_name_that_existed_then()
                 retry_delay_seconds=2, retry_attempts=0)
             Delivery.objects.filter(pk=row.pk).update(created_at=now - age)
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
-        new = executor.loader.project_state(AFTER).apps
+        new = migrate(AFTER)
         tied = dict(new.get_model("webhooks_app", "Delivery").objects
                     .values_list("event_id", "session_id"))
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert tied == {"evt_predecessor": None, "evt_alpha": alpha.pk, "evt_beta": beta.pk,
                     "evt_gamma": None}
@@ -65,10 +84,7 @@ def test_existing_deliveries_go_to_the_session_of_their_name_that_existed_then()
 
 @pytest.mark.django_db(transaction=True)
 def test_urls_already_in_the_admin_log_get_their_passwords_masked() -> None:
-    before = [("webhooks_app", "0003_delivery_session")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    try:
+    with starting_at([("webhooks_app", "0003_delivery_session")]):
         # The admin's log, its users and content types have the same tables at either state.
         user = User.objects.create(username="staff")
         for model, text in [(Delivery, "message evt_1 → https://bob:pw-secret@h.example/ (x)"),
@@ -76,11 +92,7 @@ def test_urls_already_in_the_admin_log_get_their_passwords_masked() -> None:
             LogEntry.objects.create(user=user, content_type=ContentType.objects.get_for_model(
                 model), object_id="1", object_repr=text, action_flag=CHANGE)
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_to_latest()
 
     assert sorted(LogEntry.objects.values_list("object_repr", flat=True)) == [
         "alpha", "message evt_1 → https://bob:••••••@h.example/ (x)"]
@@ -88,12 +100,7 @@ def test_urls_already_in_the_admin_log_get_their_passwords_masked() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_each_session_gets_its_last_three_statuses_from_its_history() -> None:
-    before = [("sessions_app", "0005_access")]
-    after = [("sessions_app", "0006_session_last_statuses")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    try:
-        old = executor.loader.project_state(before).apps
+    with starting_at([("sessions_app", "0005_access")]) as old:
         Session = old.get_model("sessions_app", "Session")
         Change = old.get_model("sessions_app", "SessionStatusChange")
         start = timezone.now().replace(microsecond=0)
@@ -103,14 +110,9 @@ def test_each_session_gets_its_last_three_statuses_from_its_history() -> None:
             Change.objects.create(session=busy, status=status,
                                   timestamp=start + timedelta(minutes=minutes))
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(after)
-        new = executor.loader.project_state(after).apps
+        new = migrate([("sessions_app", "0006_session_last_statuses")])
         filled = dict(new.get_model("sessions_app", "Session").objects
                       .values_list("name", "last_statuses"))
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
 
     base = int(start.timestamp() * 1000)
     assert filled == {

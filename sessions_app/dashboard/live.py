@@ -15,7 +15,6 @@ from ..api.serializers import SESSION_NAME_RE
 from ..fanout import qr_frame, status_frame
 from ..models import Session
 
-ALL_SESSIONS = groups.ALL_SESSIONS
 SNAPSHOT_LIMIT = 500
 # Close codes: not logged in (the page sends the user to the login form), bad request.
 CLOSE_UNAUTHENTICATED = 4401
@@ -25,7 +24,7 @@ CLOSE_POLICY = 1008
 def snapshot(target: str, readable: list[str] | None = None) -> list[dict[str, Any]]:
     """Current status (and QR code) of one session or all (of `readable`, when given), so a
     page that connects after an event was published still shows the latest state."""
-    rows = (Session.objects.all() if target == ALL_SESSIONS
+    rows = (Session.objects.all() if target == groups.ALL_SESSIONS
             else Session.objects.filter(name=target))
     if readable is not None:
         rows = rows.filter(name__in=readable)
@@ -41,8 +40,8 @@ def snapshot(target: str, readable: list[str] | None = None) -> list[dict[str, A
 # --- who may connect ---------------------------------------------------------------------------
 def target_of(query: dict[str, list[str]]) -> str | None:
     """`session=<name>` or `*` (the default); None for a name no session can have."""
-    target = (query.get("session") or [ALL_SESSIONS])[0] or ALL_SESSIONS
-    if target == ALL_SESSIONS:
+    target = (query.get("session") or [groups.ALL_SESSIONS])[0] or groups.ALL_SESSIONS
+    if target == groups.ALL_SESSIONS:
         return target
     if len(target) > 54 or not SESSION_NAME_RE.fullmatch(target):
         return None

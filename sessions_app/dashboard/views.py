@@ -32,12 +32,11 @@ from webhooks_app import services as webhook_services
 from webhooks_app.models import Delivery, DeliveryStatus, Webhook
 from webhooks_app.subscriptions import EventName
 
-from .. import access, services
+from .. import access, groups, services
 from ..engines import get_engine
 from ..errors import SessionExists, SessionNotFound
 from ..fanout import qr_frame
 from ..models import ApiKey, Session, SessionStatus
-from . import live
 from .forms import KeyForm, PairingForm, SessionEditor
 
 P = ParamSpec("P")
@@ -184,7 +183,7 @@ def sessions(request: HttpRequest) -> HttpResponse:
     query = scoped(Session.objects.order_by("name"), principal.session_names)
     return render(request, "dashboard/sessions.html", {
         "rows": [row(session, principal) for session in query],
-        "live_target": live.ALL_SESSIONS, "nav": "sessions", "engine": get_engine().name,
+        "live_target": groups.ALL_SESSIONS, "nav": "sessions", "engine": get_engine().name,
     })
 
 
@@ -311,9 +310,9 @@ def session_request_code(request: HttpRequest, name: str) -> HttpResponse:
 @dashboard_view
 def events(request: HttpRequest) -> HttpResponse:
     names = readable_names(request)
-    target = request.GET.get("session") or live.ALL_SESSIONS
-    if target != live.ALL_SESSIONS and target not in names:
-        target = live.ALL_SESSIONS
+    target = request.GET.get("session") or groups.ALL_SESSIONS
+    if target != groups.ALL_SESSIONS and target not in names:
+        target = groups.ALL_SESSIONS
     event = request.GET.get("event") or ""
     if event not in EventName.values:
         event = ""
