@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "waha_project.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -18,13 +18,14 @@ from django.urls import path  # noqa: E402
 
 from sessions_app.consumers import EventStreamConsumer  # noqa: E402
 from sessions_app.dashboard.consumers import DashboardConsumer  # noqa: E402
+from waha_project.http import SyncASGIHandler  # noqa: E402
 from waha_project.process import freeze_startup_objects  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Static files (Swagger UI, dashboard assets) straight from the app folders:
         # no collectstatic step and no separate file server on the embedded default.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "http": ASGIStaticFilesHandler(SyncASGIHandler(threads=settings.HTTP_THREADS)),
         "websocket": AuthMiddlewareStack(
             URLRouter([
                 path("ws", EventStreamConsumer.as_asgi()),

@@ -241,6 +241,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("WAHA_HTTP_MAX_BODY_BYTES", 10 * 1024 * 10
 HTTP_PORT = env_int("PORT", env_int("WHATSAPP_API_PORT", 3000, minimum=1, maximum=65535),
                     minimum=1, maximum=65535)
 HTTP_HOST = env_str("WHATSAPP_API_HOSTNAME", "127.0.0.1")
+# HTTP requests served at once by the web role (waha_project/http.py): each runs on one of
+# this many threads. A request waiting for an engine holds its thread until the engine answers
+# or WAHA_ENGINE_REQUEST_TIMEOUT_SECONDS passes; the next requests wait for a free thread.
+HTTP_THREADS = env_int("WAHA_HTTP_THREADS", 64, minimum=1)
 
 ENGINE = env_choice("WAHA_ENGINE", "neonize", ("neonize", "fake"))
 WORKER_ID = env_str("WAHA_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
