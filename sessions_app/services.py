@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from waha_project.database import update_rows
 from webhooks_app.services import add_webhooks, sync_webhooks
 
 from . import events, groups, store
@@ -362,10 +363,7 @@ def _record_round(observations: list[Observation], rows: dict[str, Session]
         if observed.change.news:
             news.append(session)
     SessionStatusChange.objects.bulk_create(history)
-    # One UPDATE a row, in the one transaction: Django's bulk_update builds a CASE per field
-    # and row, which costs seven times as much Python as the statements it saves.
-    for session, fields in saved:
-        session.save(update_fields=fields)
+    update_rows(saved)
     events.publish_many([(session, "session.status", events.status_payload(session))
                          for session in news])
     return results
