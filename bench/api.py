@@ -6,7 +6,7 @@ Two paths, one after the other, each on a free port on 127.0.0.1 with the fake e
 
 - embedded default: `manage.py serve` (web, engine and worker in one process, SQLite in a fresh
   temporary data directory, in-memory channel layer and broker);
-- scaled topology (bench/topology.py): `daphne waha_project.asgi:application` (web),
+- scaled topology (bench/topology.py): `uvicorn waha_project.asgi:application` (web),
   `manage.py run_engines` (engine), `celery worker` and `celery beat`, on a throw-away PostgreSQL
   database and our own redis-server.
 
@@ -206,13 +206,13 @@ def run_embedded(args: argparse.Namespace) -> PathResult:
 def run_scaled(args: argparse.Namespace) -> PathResult:
     workdir = Path(tempfile.mkdtemp(prefix="waha-bench-api-scaled-"))
     topology = Topology(workdir, conn_max_age=args.conn_max_age)
-    print("scaled: daphne + run_engines + celery worker + beat, PostgreSQL + Redis ...",
+    print("scaled: uvicorn + run_engines + celery worker + beat, PostgreSQL + Redis ...",
           flush=True)
     try:
         topology.start()
         result = measure_path("scaled topology", lambda: topology.client(timeout=60), args)
         assert topology.web is not None
-        result.stops.append(("daphne", terminate(topology.web)))
+        result.stops.append(("uvicorn", terminate(topology.web)))
         for engine in topology.engines:
             result.stops.append(("run_engines", terminate(engine)))
         return result
@@ -275,7 +275,7 @@ def main() -> None:
     paths = [run_embedded(args), run_scaled(args)]
     print()
     print(conditions())
-    print(f"fake engine; embedded: serve on SQLite (WAL), in-memory layer; scaled: daphne, "
+    print(f"fake engine; embedded: serve on SQLite (WAL), in-memory layer; scaled: uvicorn, "
           f"run_engines, celery worker (4 threads) and beat on PostgreSQL + Redis; "
           f"{args.sessions} stopped + {args.requests} started sessions per path"
           f"{conn_note(args.conn_max_age)}\n")

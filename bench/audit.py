@@ -8,7 +8,7 @@ topology has it), two Django ASGI handlers serve the same stopped session: one w
 product's middleware, one without `sessions_app.audit.AuditMiddleware`. `POST
 /api/sessions/{name}/stop` goes to one, then the other, `--requests` times each, in turns (which
 of the two goes first alternates), so a machine shared with other work slows both alike. No
-socket and no daphne: what differs is the middleware and its INSERT.
+socket and no uvicorn: what differs is the middleware and its INSERT.
 
 Prints p50, p90 and p99 of each and the difference. Figures only: nothing here passes or fails.
 """

@@ -13,7 +13,7 @@ event is kept: an incoming message is two WAHA events (`message`, `message.any`)
 with its delivery row in the engine's transaction before the message leaves the inbox.
 
 - embedded default: the engine on SQLite (WAL) in a fresh data directory, in-memory channel
-  layer and Celery transport (what `serve` runs for the engine role, without daphne and the
+  layer and Celery transport (what `serve` runs for the engine role, without uvicorn and the
   worker);
 - scaled topology (bench/topology.py): the engine on a throw-away PostgreSQL database and our
   own redis-server (channel layer and broker), with no worker or beat.

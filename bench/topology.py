@@ -10,7 +10,7 @@
 What README.md calls the scaled topology, with `DATABASE_URL` and `REDIS_URL` set, one role per
 process, each a child of the bench:
 
-- web: `daphne -b 127.0.0.1 -p PORT waha_project.asgi:application` (the ASGI application on
+- web: the Procfile's `uvicorn … waha_project.asgi:application` (the ASGI application on
   its own runs no engine and no worker: only HTTP and websockets);
 - engine: `manage.py run_engines` (the fake engine, `WAHA_ENGINE=fake`);
 - worker: `celery -A waha_project worker --pool threads`; beat: `celery -A waha_project beat`;
@@ -41,7 +41,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.live_server import PROJECT_ROOT, free_port
-from tests.support.stack import Child, Stack, ThrowawayDatabase
+from tests.support.stack import Child, Stack, ThrowawayDatabase, web_argv
 
 ENGINE_RUNNING = re.compile(r"^engine \S+ running \(", re.MULTILINE)
 PORT_TAKEN = "address already in use"
@@ -185,15 +185,13 @@ class Topology:
         return child
 
     def start_web(self, timeout: float = 60.0, attempts: int = 3) -> Child:
-        """daphne on a free port, once it answers GET /ping; a port taken between the probe and
-        daphne's bind is tried again."""
+        """The web role (the Procfile's command) on a free port, once it answers GET /ping; a
+        port taken between the probe and the server's bind is tried again."""
         assert self.stack is not None
         for attempt in range(attempts):
             self.port = free_port()
-            child = Child(f"web-{attempt + 1}", [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "waha_project.asgi:application",
-            ], self.env, self.workdir)
+            child = Child(f"web-{attempt + 1}", web_argv("127.0.0.1", self.port), self.env,
+                          self.workdir)
             self.stack.children.append(child)
             self.web = child.start()
             try:

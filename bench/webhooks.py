@@ -8,9 +8,9 @@ The receiver is a real nginx (bench/nginx.py: Debian's nginx-light, installed wh
 answering 204 to every POST under /hook and writing one access-log line per request; what
 arrived is counted from that log. Each run gets a fresh product:
 
-- embedded default: `manage.py serve` (daphne, the engine runtime, a Celery worker with 4
+- embedded default: `manage.py serve` (uvicorn, the engine runtime, a Celery worker with 4
   threads and the sweeper in one process; SQLite, in-memory layer and broker);
-- scaled topology (bench/topology.py): daphne, `manage.py run_engines`, `celery worker --pool
+- scaled topology (bench/topology.py): uvicorn, `manage.py run_engines`, `celery worker --pool
   threads --concurrency 4` and `celery beat` on a throw-away PostgreSQL database and our own
   redis-server.
 

@@ -9,7 +9,7 @@ Runs three times, one path after the other, and prints them side by side:
 - serve, Redis layer: the same with REDIS_URL pointing at our own `redis-server` on a free port
   (the database stays SQLite; only the channel layer and Celery's broker move to Redis);
 - scaled, PostgreSQL + Redis: the scaled topology (bench/topology.py): the web role
-  (`daphne waha_project.asgi:application`) holds the sockets and the engine role
+  (`uvicorn waha_project.asgi:application`) holds the sockets and the engine role
   (`manage.py run_engines`) the session, with a celery worker and beat, on a throw-away
   PostgreSQL database and our own redis-server. A status goes engine process → PostgreSQL commit
   → Redis → web process → socket; a start or stop goes web → Redis (the nudge) → engine. The
@@ -35,9 +35,9 @@ the channel layer, the consumer (which forwards the prepared text) and the webso
 Baselines, from the same run:
 
 - websocket ping → pong round trip on the same server, with the sockets open and idle
-  (`--pings`, one at a time, over the sockets in turn): daphne's websocket protocol answers it
+  (`--pings`, one at a time, over the sockets in turn): uvicorn's websocket protocol answers it
   without Channels or Django;
-- channel layer alone, no daphne: in this process, `--sockets` channels (from `new_channel()`,
+- channel layer alone, no uvicorn: in this process, `--sockets` channels (from `new_channel()`,
   as consumers get) in one group, each with a receiving task; one `group_send` of a message
   like a session.status one (its text prepared, as the product sends it) at a time, latency =
   receive - just before `group_send`, as many rounds as there were transitions. Same layer
@@ -464,11 +464,11 @@ def run_serve(label: str, workdir: Path, redis_url: str | None, args: argparse.N
 
 
 def run_scaled(label: str, workdir: Path, args: argparse.Namespace) -> Run:
-    """The scaled topology: the sockets on the web process (daphne), the session on the engine
+    """The scaled topology: the sockets on the web process (uvicorn), the session on the engine
     process (run_engines), a status going engine → PostgreSQL commit → Redis → web → socket."""
     topology = Topology(workdir, settings=QR_ENV, conn_max_age=args.conn_max_age)
     cycles = math.ceil(args.transitions / 3)
-    print(f"{label}: daphne + run_engines + worker + beat, {args.sockets} sockets, {cycles} "
+    print(f"{label}: uvicorn + run_engines + worker + beat, {args.sockets} sockets, {cycles} "
           f"start/stop cycles ...", flush=True)
     try:
         topology.start(dashboard_user=(USERNAME, PASSWORD))
@@ -561,7 +561,7 @@ def main() -> None:
         scaled = run_scaled("scaled, PostgreSQL + Redis", workdir / "scaled", args)
         print()
         print(conditions())
-        print("fake engine; serve on SQLite (WAL); scaled: daphne and run_engines (with a celery "
+        print("fake engine; serve on SQLite (WAL); scaled: uvicorn and run_engines (with a celery "
               f"worker and beat) on PostgreSQL + Redis{conn_note(args.conn_max_age)}")
         print(f"{args.sockets} dashboard sockets on /dashboard/ws (all sessions), one session "
               f"started and stopped; p50/lay: p50 as a multiple of the group_send baseline's\n")

@@ -37,7 +37,7 @@ application = ProtocolTypeRouter(
 )
 
 
-# daphne's web role loads this module and serves: what it loaded lives as long as the process.
+# The web role's server loads this module and serves: what it loaded lives as long as the process.
 freeze_startup_objects()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -71,6 +72,19 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+class WithoutQueryString(logging.Filter):
+    """Every path in a record's message (`"GET /path?query HTTP/1.1"`, `"WebSocket /ws?query"`,
+    a websocket handshake at DEBUG) loses its query string, which may hold `x-api-key`."""
+
+    PATH_QUERY = re.compile(r'(/[^\s?"]*)\?[^\s"]*')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = self.PATH_QUERY.sub(r"\1", message), ()
+        return True
 
 
 class TextFormatter(logging.Formatter):

@@ -52,7 +52,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or ["*"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -339,13 +338,23 @@ LOGGING = {
         "text": {"()": "waha_project.logs.TextFormatter"},
         "json": {"()": "waha_project.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
-                             "stream": sys.stderr}},
+    "filters": {"no_query": {"()": "waha_project.logs.WithoutQueryString"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                    "stream": sys.stderr},
+        # The web server's lines (uvicorn: requests, websockets, start and stop) in this format,
+        # without query strings: a client may send its key as `?x-api-key=`.
+        "server": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                   "stream": sys.stderr, "filters": ["no_query"]},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "waha": {"level": LOG_LEVEL, "propagate": True},
         "django.request": {"level": "ERROR"},
         "celery": {"level": "WARNING"},
+        "uvicorn": {"level": LOG_LEVEL, "handlers": ["server"], "propagate": False},
+        "uvicorn.access": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": [], "propagate": True},
     },
 }
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +21,16 @@ from channels.testing import WebsocketCommunicator
 
 from sessions_app import access
 from sessions_app.models import Session
+from tests.conftest import API_KEY
 from tests.observability.conftest import SplitLogServer
-from tests.support.live_server import LiveServer
+from tests.support.live_server import PROJECT_ROOT, LiveServer, clean_environment, free_port
+from tests.support.stack import web_argv
 from waha_project.logs import JsonFormatter, TextFormatter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LOGGERS = ("", "waha", "django", "django.request", "django.server", "daphne", "channels")
+LOGGERS = ("", "waha", "django", "django.request", "django.server", "uvicorn",
+           "uvicorn.error", "uvicorn.access", "channels")
 WRONG_KEY = "key_" + "0123456789abcdef" * 2
 
 
@@ -122,6 +128,47 @@ def test_a_real_server_logs_no_key_at_debug(servers: list[LiveServer], tmp_path:
     assert "WAHA listening on" in text and " INFO waha" in text  # the output was kept
     for sent in (key, WRONG_KEY, server.api_key):
         assert sent not in text
+
+
+def test_the_scaled_web_roles_access_lines_carry_no_key(tmp_path: Path) -> None:
+    """The Procfile's web command writes an access line per request, without the query string."""
+    env = clean_environment({"WAHA_LOCAL_STORE_BASE_DIR": str(tmp_path), "WAHA_API_KEY": API_KEY,
+                             "WAHA_LOG_LEVEL": "debug"})
+    migrated = subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=PROJECT_ROOT,
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert migrated.returncode == 0, migrated.stderr
+    port = free_port()
+    output = tmp_path / "web.log"
+    with output.open("wb") as sink:
+        web = subprocess.Popen(web_argv("127.0.0.1", port), cwd=PROJECT_ROOT, env=env,
+                               stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as anyone:
+            wait_for_ping(anyone)
+            for sent in (API_KEY, WRONG_KEY):
+                anyone.get(f"/api/sessions?all=true&x-api-key={sent}")
+                anyone.get("/api/sessions", headers={"X-Api-Key": sent})
+            asyncio.run(ws_attempt(f"http://127.0.0.1:{port}", WRONG_KEY))
+    finally:
+        web.terminate()
+        web.wait(30)
+
+    text = output.read_text()
+    assert '"GET /api/sessions HTTP/1.1" 200' in text  # the access lines were written
+    assert '"GET /api/sessions HTTP/1.1" 401' in text
+    for sent in (API_KEY, WRONG_KEY):
+        assert sent not in text
+
+
+def wait_for_ping(client: httpx.Client, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/ping").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the web role did not answer /ping")
 
 
 @pytest.fixture

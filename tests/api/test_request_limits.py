@@ -1,5 +1,5 @@
 """Bodies too large or nested too deep are refused with a clear 4xx in WAHA's JSON error shape,
-through the ASGI application in-process and through daphne (`manage.py serve`), and change
+through the ASGI application in-process and through uvicorn (`manage.py serve`), and change
 nothing."""
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ async def test_deep_json_is_refused_on_every_json_route(api):
         ]
 
 
-# --- through daphne: `manage.py serve`, the server the product runs ----------------------------
+# --- through uvicorn: `manage.py serve`, the server the product runs ---------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server = LiveServer(Path(tmp_path_factory.mktemp("limits")) / "data")
@@ -131,7 +131,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         server.kill()
 
 
-def test_over_daphne_a_body_over_the_default_limit_answers_413(served: LiveServer) -> None:
+def test_over_the_server_a_body_over_the_default_limit_answers_413(served: LiveServer) -> None:
     with served.client() as api:
         response = api.post("/api/sessions", content=create_body(DEFAULT_LIMIT + 1),
                             headers=JSON)
@@ -143,7 +143,7 @@ def test_over_daphne_a_body_over_the_default_limit_answers_413(served: LiveServe
     assert sessions == []
 
 
-def test_over_daphne_a_body_of_three_megabytes_is_read(served: LiveServer) -> None:
+def test_over_the_server_a_body_of_three_megabytes_is_read(served: LiveServer) -> None:
     with served.client() as api:
         response = api.post("/api/sessions", content=create_body(3_000_000, "three"),
                             headers=JSON)
@@ -152,7 +152,7 @@ def test_over_daphne_a_body_of_three_megabytes_is_read(served: LiveServer) -> No
     assert response.json()["name"] == "three"
 
 
-def test_over_daphne_deep_json_answers_400(served: LiveServer) -> None:
+def test_over_the_server_deep_json_answers_400(served: LiveServer) -> None:
     with served.client() as api:
         response = api.post("/api/sessions", content=b"[" * 100_000 + b"]" * 100_000,
                             headers=JSON)
@@ -163,7 +163,7 @@ def test_over_daphne_deep_json_answers_400(served: LiveServer) -> None:
     ]
 
 
-def test_over_daphne_the_limit_is_the_setting(tmp_path: Path) -> None:
+def test_over_the_server_the_limit_is_the_setting(tmp_path: Path) -> None:
     server = LiveServer(tmp_path / "data", {"WAHA_HTTP_MAX_BODY_BYTES": "65536"})
     try:
         server.start()
@@ -181,5 +181,5 @@ def test_over_daphne_the_limit_is_the_setting(tmp_path: Path) -> None:
     assert under.status_code == 201
 
 
-def test_over_daphne_no_refused_body_logged_a_traceback(served: LiveServer) -> None:
+def test_over_the_server_no_refused_body_logged_a_traceback(served: LiveServer) -> None:
     assert "Traceback" not in served.output(), served.output()

@@ -118,7 +118,7 @@ async def test_the_engine_answers_a_pairing_code_on_the_page(runtime, api: httpx
         return client.cookies["sessionid"].value
 
     api.cookies.set("sessionid", await database_sync_to_async(logged_in_cookie)())
-    # Through the real ASGI application, on this test's event loop, like daphne serves it,
+    # Through the real ASGI application, on this test's event loop, like uvicorn serves it,
     # CSRF checks included.
     page = await api.get("/dashboard/sessions/alpha/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)

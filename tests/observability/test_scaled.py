@@ -2,7 +2,7 @@
 engine and worker processes serve their own counters on WAHA_METRICS_PORT.
 
 A throw-away PostgreSQL database, our own redis-server, a `celery worker`, a
-`manage.py run_engines` and a daphne web process, all children (tests.support.stack.Stack).
+`manage.py run_engines` and a uvicorn web process, all children (tests.support.stack.Stack).
 Redis is SIGKILLed and started again, empty, on the same port.
 """
 
@@ -17,7 +17,13 @@ import pytest
 
 from tests.support.live_server import free_port
 from tests.support.receiver import Receiver
-from tests.support.stack import Child, Stack, ThrowawayDatabase, product_environment
+from tests.support.stack import (
+    Child,
+    Stack,
+    ThrowawayDatabase,
+    product_environment,
+    web_argv,
+)
 
 from .conftest import families, parse, value, wait_until
 
@@ -51,8 +57,7 @@ class Topology:
         port = self.engine_metrics.split(":")[2].split("/")[0]
         self.child("engine", [sys.executable, "manage.py", "run_engines"],
                    WAHA_METRICS_PORT=port, WAHA_WORKER_ID="engine-a")
-        self.child("web", [sys.executable, "-m", "daphne", "-b", "127.0.0.1",
-                           "-p", str(self.web_port), "waha_project.asgi:application"])
+        self.child("web", web_argv("127.0.0.1", self.web_port))
 
     def api(self) -> httpx.Client:
         # The timeout is the "no hang" bound of every /health call below.

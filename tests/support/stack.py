@@ -20,7 +20,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -42,6 +44,17 @@ SEND_TIMEOUT_SECONDS = 5
 PR_SET_PDEATHSIG = 1
 # Looked up now: a child between fork and exec should only make the call.
 _prctl = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+
+
+def web_argv(host: str, port: int) -> list[str]:
+    """The Procfile's web role (what follows its `exec`) on `host:port`, run by this Python."""
+    line = next(line for line in (PROJECT_ROOT / "Procfile").read_text().splitlines()
+                if line.startswith("web:"))
+    given = {"WHATSAPP_API_HOSTNAME": host, "WHATSAPP_API_PORT": str(port)}
+    command = re.sub(r"\$\{(\w+):-[^}]*\}", lambda m: given[m.group(1)],
+                     line.split("&& exec ", 1)[1])
+    program, *arguments = shlex.split(command)
+    return [sys.executable, "-m", program, *arguments]
 
 
 def die_with_parent() -> None:

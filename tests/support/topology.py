@@ -4,8 +4,8 @@ No pytest here (like tests/support/stack.py): a bench can start the same topolog
 
 - `Topology` (`with Topology(workdir) as topology:`, or `start()` and `stop()`): a throw-away
   database (migrated), our own redis-server, any number of `manage.py run_engines` children
-  (`start_engine(worker_id, **env)`, `kill`, `terminate`), a web child (daphne) for the HTTP
-  API, and one-off product children that call `sessions_app.services`.
+  (`start_engine(worker_id, **env)`, `kill`, `terminate`), a web child (the Procfile's
+  command) for the HTTP API, and one-off product children that call `sessions_app.services`.
   Every child shares one environment: the fake engine, short leases, QR codes that last an hour
   (so unpaired sessions sit in SCAN_QR_CODE), one `WAHA_LOCAL_STORE_BASE_DIR` (the fake engine
   keeps its auth state there) and one `WAHA_FAKE_SERVER_DIR`.
@@ -36,7 +36,7 @@ import httpx
 import psycopg
 
 from tests.support.live_server import free_port
-from tests.support.stack import Child, Stack, ThrowawayDatabase
+from tests.support.stack import Child, Stack, ThrowawayDatabase, web_argv
 
 # Seconds, as the product reads them from the environment. Short leases so a takeover happens
 # within a test; QR codes that outlast any test so an unpaired session stays in SCAN_QR_CODE.
@@ -305,25 +305,22 @@ class Topology:
         self.call_services(("create_session", [name, {}], {"start": start}) for name in names)
 
     def start_web(self, timeout: float = 60.0) -> str:
-        """daphne serving the HTTP API, as the scaled topology runs it; its base URL."""
+        """The web role serving the HTTP API, as the Procfile runs it; its base URL."""
         port = free_port()
-        self.web = self._child("web", [
-            sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-            "waha_project.asgi:application",
-        ])
+        self.web = self._child("web", web_argv("127.0.0.1", port))
         self.web_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if not self.web.running:
-                    raise RuntimeError(f"daphne exited:\n{self.web.output()}")
+                    raise RuntimeError(f"the web role exited:\n{self.web.output()}")
                 try:
                     if client.get(f"{self.web_url}/ping").status_code == 200:
                         return self.web_url
                 except httpx.TransportError:
                     pass
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not answer /ping within {timeout:g} s:\n"
+        raise RuntimeError(f"the web role did not answer /ping within {timeout:g} s:\n"
                            f"{self.web.output()}")
 
     def api(self) -> httpx.Client:

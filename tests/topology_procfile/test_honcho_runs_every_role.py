@@ -4,7 +4,7 @@ On a throw-away PostgreSQL database (unmigrated: the web role migrates it while 
 wait) and our own redis-server, with the fake engine. Driven only over HTTP with the API key:
 a session with a webhook to a loopback receiver is created and started; its SCAN_QR_CODE can
 only come from the engine process and its `session.status` webhooks only from the Celery
-worker (neither daphne nor run_engines runs a worker). SIGTERM to honcho then ends every
+worker (neither uvicorn nor run_engines runs a worker). SIGTERM to honcho then ends every
 process under it, and the engine hands its session back.
 """
 
@@ -33,7 +33,7 @@ from .helpers import API_KEY, descendants, honcho, honcho_environment, is_alive
 pytestmark = pytest.mark.timeout(300)
 
 ROLE_COMMANDS = {
-    "web": "daphne",
+    "web": "uvicorn",
     "engine": "manage.py run_engines",
     "worker": "celery -A waha_project worker",
     "beat": "celery -A waha_project beat",

@@ -1,6 +1,6 @@
 """`python manage.py serve`: every role in one process on the embedded default.
 
-Migrates, then runs daphne (web), the engine runtime on daphne's event loop and a Celery
+Migrates, then runs uvicorn (web), the engine runtime on uvicorn's event loop and a Celery
 worker on a thread. Ctrl-C or SIGTERM stops the engine's clients, releases their leases
 (sessions that were running start again next time) and stops the worker. A port it cannot
 listen on (another process holds it) is one line and exit status 1, so supervisors notice.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
+import socket
 import threading
 from typing import Any
 
@@ -32,10 +34,7 @@ class Command(BaseCommand):
                             help="Do not run the embedded Celery worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # daphne.server installs the asyncio Twisted reactor: import it before anything else
-        # touches twisted.internet.reactor.
-        from daphne.server import Server
-        from twisted.internet import defer, reactor
+        import uvicorn
 
         from sessions_app.dashboard.first_run import ensure_dashboard_user
         from sessions_app.engines import get_engine
@@ -48,59 +47,77 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=0)
         ensure_dashboard_user(self.stdout)
 
+        host, port = options["host"], options["port"]
+        try:
+            listening = listen(host, port)
+        except OSError as error:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {error}. Stop what holds the port, or choose "
+                "another with PORT (or WHATSAPP_API_PORT).") from None
+
         announce_api_key()
         freeze_startup_objects()
         runtime = EngineRuntime(get_engine(), max_sessions=settings.WORKER_MAX_SESSIONS)
         worker = None if options["no_worker"] else EmbeddedWorker()
         beat = None if options["no_worker"] else embedded_beat()
-        host, port = options["host"], options["port"]
+        # No access log here, as before; the scaled web role's server writes one (README.md).
+        server = uvicorn.Server(uvicorn.Config(application, **server_options(), access_log=False))
 
-        background: list[asyncio.Future[None]] = []
-
-        def start_background() -> None:
+        async def run() -> None:
             if worker is not None:
                 worker.start()
             if beat is not None:
                 beat.start()
-            background.append(asyncio.ensure_future(runtime.start()))
+            engine = asyncio.create_task(runtime.start())
+            serving = asyncio.create_task(server.serve(sockets=[listening]))
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.01)
+            if server.started:
+                self.stdout.write(f"WAHA listening on http://{host}:{port} "
+                                  f"(engine: {runtime.engine.name}, data: {settings.DATA_DIR})")
+                self.stdout.flush()
+            try:
+                await serving  # until SIGINT or SIGTERM: the server stops taking requests
+            finally:
+                log.info("shutting down: stopping sessions and the worker")
+                if beat is not None:
+                    beat.stop()
+                await _shutdown(runtime, worker)
+                engine.cancel()
 
-        def stop_background() -> defer.Deferred[Any]:
-            log.info("shutting down: stopping sessions and the worker")
-            if beat is not None:
-                beat.stop()
-            done = asyncio.ensure_future(_shutdown(runtime, worker))
-            return defer.Deferred.fromFuture(done)
-
-        def ready() -> None:
-            self.stdout.write(f"WAHA listening on http://{host}:{port} "
-                              f"(engine: {runtime.engine.name}, data: {settings.DATA_DIR})")
-            self.stdout.flush()
-
-        refused: list[str] = []
-
-        class ListeningServer(Server):
-            def listen_error(self, failure: Any) -> None:
-                # daphne logs it and returns as from a clean stop: remember it, exit non-zero.
-                error = getattr(failure.value, "socketError", None) or failure.getErrorMessage()
-                refused.append(str(error))
-                self.stop()
-
-        twisted: Any = reactor
-        twisted.callWhenRunning(start_background)
-        twisted.addSystemEventTrigger("before", "shutdown", stop_background)
-        server = ListeningServer(
-            application=application,
-            endpoints=[f"tcp:port={port}:interface={host}"],
-            signal_handlers=True,
-            action_logger=None,
-            ready_callable=ready,
-            verbosity=0,
-        )
-        server.run()
-        if refused:
-            raise CommandError(f"cannot listen on {host}:{port}: {refused[0]}. Stop what holds "
-                               "the port, or choose another with PORT (or WHATSAPP_API_PORT).")
+        # The server answers SIGINT and SIGTERM by stopping, then raises the signal again once
+        # it has: let that find a handler that does nothing, so the sessions stop in order.
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop, lambda *_: None)
+        asyncio.run(run())
         exit_past_stuck_threads()
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn's settings for the ASGI application: the one run by `serve` and the scaled web role's
+    command line (Procfile) say the same."""
+    return {
+        "loop": "asyncio",
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "lifespan": "off",
+        "log_config": None,  # Django's LOGGING (waha_project/settings.py) has its loggers
+        "proxy_headers": False,
+    }
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts, so a port in use is one clear line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def exit_past_stuck_threads() -> None:
