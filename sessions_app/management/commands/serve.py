@@ -107,9 +107,14 @@ def server_options() -> dict[str, Any]:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything starts, so a port in use is one clear line."""
+    """The listening socket, bound before anything starts, so a port in use is one clear line.
+
+    Made with the TCP protocol named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    connections accepted from such a socket. Without it, an answer written in two parts
+    (headers, then body) on a kept-alive connection waited for the client's delayed ACK: 40 ms.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
