@@ -6,14 +6,14 @@ and back several times: the `request_started` signal, the chain, the view inside
 `response.close()`. Each request also made a thread pool of its own (asgiref's
 `ThreadSensitiveContext`) and joined its thread at the end.
 
-`SyncASGIHandler` builds the chain in sync mode, as `WSGIHandler` does. One call on a shared pool of
-threads then does what `WSGIHandler` does: it sends `request_started`, builds the request, runs
-the chain and closes the response, which sends `request_finished` and gives the database
-connection back on the thread that used it. The loop only reads the body and writes the answer.
-The worker thread was lent by `sync_to_async`, so `async_to_sync` in a view (a request to the
-engine) still runs its coroutine on the server's loop.
+`SyncASGIHandler` builds the chain in sync mode, as `WSGIHandler` does. One call on a shared
+pool of threads then does what `WSGIHandler` does: it sends `request_started`, builds the
+request, runs the chain and closes the response, which sends `request_finished` and gives the
+database connection back on the thread that used it. The loop only reads the body and writes
+the answer. The worker thread was lent by `sync_to_async`, so `async_to_sync` in a view (a
+request to the engine) still runs its coroutine on the server's loop.
 
-A streamed answer (a file) is closed on the loop after it is sent, as Django's handler does.
+A streamed answer is closed once it is sent, on one of those threads, as Django's handler does.
 """
 
 from __future__ import annotations
@@ -50,11 +50,14 @@ class SyncASGIHandler(ASGIHandler):
         try:
             response = await sync_to_async(self.respond, thread_sensitive=False,
                                            executor=self.executor)(scope, body_file)
-            await self.send_response(response, send)
         finally:
             body_file.close()
-        if response.streaming:
-            await sync_to_async(response.close, thread_sensitive=False, executor=self.executor)()
+        try:
+            await self.send_response(response, send)
+        finally:
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=False,
+                                    executor=self.executor)()
 
     def respond(self, scope: dict[str, Any], body_file: Any) -> HttpResponseBase:
         """What `WSGIHandler.__call__` does, for one ASGI request (on a worker thread)."""

@@ -94,8 +94,8 @@ class Command(BaseCommand):
 
 
 def server_options() -> dict[str, Any]:
-    """uvicorn's settings for the ASGI application: the one run by `serve` and the scaled web role's
-    command line (Procfile) say the same."""
+    """uvicorn's settings for the ASGI application; the Procfile's web role gives the same on
+    its command line (its loop and HTTP parser are uvicorn's defaults: asyncio, httptools)."""
     return {
         "loop": "asyncio",
         "http": "httptools",
