@@ -5,17 +5,9 @@ order."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.support.live_server import PROJECT_ROOT, clean_environment
-from tests.support.stack import ThrowawayDatabase
+from tests.database.children import run_child
 
 # Text that COPY's format must escape, and JSON that must stay JSON.
 AWKWARD = 'tab\there, line\nbreak, back\\slash, \\N, "quotes", ünïcødé ✓'
@@ -86,39 +78,9 @@ print(json.dumps({{
 """
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None  # the product's default: SQLite in the data directory
-        return
-    made = ThrowawayDatabase("waha_rows").create()
-    try:
-        yield made.url
-    finally:
-        made.drop()
-
-
-def run_child(database_url: str | None, tmp_path: Path) -> dict[str, Any]:
-    env = clean_environment({
-        "DJANGO_SETTINGS_MODULE": "waha_project.settings",
-        "WAHA_LOCAL_STORE_BASE_DIR": str(tmp_path),
-        "WAHA_API_KEY": "insert-rows-key-4b1c",
-        **({"DATABASE_URL": database_url} if database_url else {}),
-    })
-    migrated = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
-    assert migrated.returncode == 0, migrated.stderr
-    done = subprocess.run([sys.executable, "-c", CHILD], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def test_inserted_rows_read_back_as_the_orm_saves_them(database_url: str | None,
                                                         tmp_path: Path) -> None:
-    result = run_child(database_url, tmp_path)
+    result = run_child(CHILD, database_url, tmp_path)
 
     assert result["vendor"] == ("postgresql" if database_url else "sqlite")
     assert result["copied_rows"] == result["orm_rows"]
