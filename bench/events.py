@@ -58,6 +58,7 @@ from sessions_app.engines.neonize_events import translate  # noqa: E402
 from sessions_app.events import build_envelope  # noqa: E402
 from sessions_app.ignore import IgnoreRules  # noqa: E402
 from sessions_app.models import Session  # noqa: E402
+from webhooks_app.services import serialised  # noqa: E402
 
 ME_USER = "6281111111111"
 ME = f"{ME_USER}@c.us"
@@ -161,7 +162,8 @@ async def measure_layer(session: Session, items: list[bytes], seconds: float
         for name, payload in events:
             envelope = build_envelope(session, name, payload)
             # The message every subscriber gets: the envelope's text, serialised once.
-            await layer.group_send(group, groups.event_message([fanout.item(envelope, None)]))
+            await layer.group_send(group, groups.event_message(
+                [fanout.item(envelope, None, serialised(envelope))]))
             received = await layer.receive(subscriber)
             assert received["items"][0]["event"] == envelope["event"]
         return len(events)

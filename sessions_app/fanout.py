@@ -133,13 +133,10 @@ def _status_of(envelope: dict[str, Any]) -> Any:
     return (envelope.get("payload") or {}).get("status")
 
 
-def item(envelope: dict[str, Any], seen: Shown | None, text: str | None = None,
-         ) -> dict[str, Any]:
+def item(envelope: dict[str, Any], seen: Shown | None, text: str) -> dict[str, Any]:
     """One event of a channel-layer message: only prepared text, which every subscriber
     forwards as it is (a layer copies or serialises the message per subscriber). `text` is the
-    envelope's, when the publisher has made it already."""
-    if text is None:
-        text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    envelope's (`webhooks_app.services.serialised`), made once by the publisher."""
     frame, qr = _status_frame_and_qr(envelope, seen)
     return {
         "event": envelope["event"],
