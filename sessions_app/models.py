@@ -6,10 +6,11 @@ import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, transaction
 from django.db.models import Q
 from django.db.models.functions import Cast
@@ -17,6 +18,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from waha_project.access import DEFAULT_ACTIONS, Action
+from waha_project.database import json_from_db
 from waha_project.timestamps import ms
 
 
@@ -87,25 +89,47 @@ LISTED_FIELDS = tuple(field.name for field in fields(Listed))
 LISTED_DATETIMES = ("status_changed_at", "lease_expires_at")
 
 
+def _utc_from_text(value: str | None) -> datetime | None:
+    """A datetime as Django keeps it on SQLite: ISO text in UTC, without an offset. (Parsed
+    with the offset written after it: `replace(tzinfo=…)` afterwards costs five times the
+    parse.)"""
+    return None if value is None else datetime.fromisoformat(f"{value}+00:00")
+
+
+def _from_text(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
 class SessionQuerySet(models.QuerySet["Session"]):
     def listed(self) -> list[Listed]:
-        if connections[self.db].vendor != "sqlite":
-            return [Listed(*values) for values in self.values_list(*LISTED_FIELDS)]
-        # SQLite keeps a datetime as ISO text (UTC), which Django parses with a regex value by
-        # value, reading a setting each time: a third of a long list's time. Read as text and
-        # parsed by `datetime.fromisoformat` (C), they are the same datetimes.
-        as_text = {f"{name}_text": Cast(name, models.CharField()) for name in LISTED_DATETIMES}
+        """The rows as `Listed` values, fetched with one plain cursor.
+
+        `values_list` converts value by value in Python, and that was most of a long list's
+        time: each JSON column through `json.loads`, each datetime through Django's loader (on
+        PostgreSQL, psycopg's parser in Python; on SQLite, a regex that reads a setting every
+        time). Here the JSON columns are decoded by orjson (`json_from_db`), and the datetimes
+        are read as text, ISO in UTC, and parsed by `datetime.fromisoformat` (C): the same
+        values."""
+        connection = connections[self.db]
+        rows = self.annotate(**{f"{name}_text": Cast(name, models.CharField())
+                                for name in LISTED_DATETIMES})
         columns = [f"{name}_text" if name in LISTED_DATETIMES else name for name in LISTED_FIELDS]
-        at = [LISTED_FIELDS.index(name) for name in LISTED_DATETIMES]
-        listed = []
-        for values in self.annotate(**as_text).values_list(*columns):
-            row = list(values)
-            for index in at:
-                if row[index] is not None:
-                    moment = datetime.fromisoformat(row[index])
-                    row[index] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-            listed.append(Listed(*row))
-        return listed
+        # SQLite's text has no offset; PostgreSQL's ends with the session's, UTC's (`+00`).
+        moment = _utc_from_text if connection.vendor == "sqlite" else _from_text
+        try:
+            sql, params = rows.values_list(*columns).query.get_compiler(self.db).as_sql()
+        except EmptyResultSet:  # `name__in` an empty list
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        return [
+            Listed(name, json_from_db(config), should_run, generation, applied_generation,
+                   status, moment(status_changed_at), json_from_db(me), owner,
+                   moment(lease_expires_at))
+            for (name, config, should_run, generation, applied_generation, status,
+                 status_changed_at, me, owner, lease_expires_at) in fetched
+        ]
 
     def claimable_by(self, worker_id: str, now: datetime) -> SessionQuerySet:
         """Rows this worker may own: unowned, owned by it, or left by an expired lease."""

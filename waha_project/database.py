@@ -1,11 +1,14 @@
-"""Database connections of the processes that are not web servers, bulk inserts of plain rows
-and bulk updates of model instances."""
+"""Database connections of the processes that are not web servers, bulk inserts of plain rows,
+bulk updates of model instances, and JSON columns read as text."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+import orjson
 from django.conf import settings
 from django.db import connections, models
 from django.utils import timezone
@@ -14,7 +17,8 @@ KEPT_CONNECTION_SECONDS = 60
 
 
 def keep_connections() -> None:
-    """Keep PostgreSQL connections open between calls in engine and Celery worker processes.
+    """Keep PostgreSQL connections open between calls in engine and Celery worker processes
+    (SQLite's are kept by every thread of every role: settings.py).
 
     Their database work runs on a few long-lived threads, and Django's default without a pool
     (close after every call, `CONN_MAX_AGE` 0) opens a connection per call: most of an
@@ -64,6 +68,28 @@ def faster_array_dumps() -> None:
         _re_esc = _ArrayElementEscape()  # type: ignore[assignment]
 
     adapters.register_dumper(list, EscapingListDumper)
+
+
+# --- JSON columns read as text -----------------------------------------------------------------
+# orjson reads an integer beyond 64 bits as a float; every integer of 18 digits fits in 64 bits.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+
+
+def json_from_db(text: str | None) -> Any:
+    """A JSON column's value as a plain cursor reads it (text, on PostgreSQL and on SQLite),
+    decoded as `JSONField` would decode it.
+
+    By orjson, about thirty times faster than `json.loads` on a small object. A text with a
+    run of 19 digits could hold an integer orjson would not keep exact, and a `NaN` is not JSON
+    to orjson: those two go to `json.loads`, which wrote them."""
+    if text is None:
+        return None
+    if _LONG_DIGITS.search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 # --- bulk inserts of plain rows ---------------------------------------------------------------

@@ -115,6 +115,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    # Each thread keeps its connection (a file handle): opening one runs the PRAGMAs above and
+    # registers Django's SQL functions, which cost a request as much as its own query.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", None)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A pool of connections per process (psycopg's, through Django): a request, an engine's
@@ -190,7 +193,7 @@ REST_FRAMEWORK = {
     # Every API view states who may call it (`access`); a view without a rule is refused.
     "DEFAULT_PERMISSION_CLASSES": ["waha_project.permissions.RouteAccess"],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["waha_project.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["waha_project.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "waha_project.api.AutoSchema",
     "EXCEPTION_HANDLER": "waha_project.errors.exception_handler",

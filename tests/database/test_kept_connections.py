@@ -1,7 +1,7 @@
 """On PostgreSQL every role borrows its connections from a pool, so a request or a call opens
 none. Without the pool (`WAHA_DB_POOL_MAX_SIZE=0`), engine and worker processes keep their
 connection between calls, and the default (one connection per call, which web processes keep)
-opens a new one every time."""
+opens a new one every time. On the embedded SQLite database every thread keeps its own."""
 
 from __future__ import annotations
 
@@ -80,16 +80,44 @@ def test_the_pool_is_sized_by_its_setting_and_leaves_django_no_connection_of_its
     assert done.stdout.split() == ["0", "7"]
 
 
-def test_the_embedded_sqlite_database_is_left_as_it_is():
-    from django.conf import settings
+# Six calls on one thread, then one on another, each between the same closes as above; each
+# line counts the connections Django opened.
+SQLITE_CHILD = """
+import threading
+import django
+django.setup()
+from django.db import close_old_connections, connection
+from django.db.backends.signals import connection_created
+from waha_project.database import keep_connections
 
-    from waha_project.database import keep_connections
+opened = []
+connection_created.connect(lambda **kwargs: opened.append(1), weak=False)
 
-    database = settings.DATABASES["default"]
-    assert database["ENGINE"] == "django.db.backends.sqlite3"
-    before = database.get("CONN_MAX_AGE", 0)
+def call():
+    close_old_connections()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    close_old_connections()
 
-    keep_connections()
+for _ in range(6):
+    call()
+print("thread", len(opened))
+other = threading.Thread(target=call)
+other.start()
+other.join()
+keep_connections()
+call()
+print("another", len(opened))
+"""
 
-    assert database.get("CONN_MAX_AGE", 0) == before == 0
-    assert "pool" not in database.get("OPTIONS", {})
+
+def test_every_thread_keeps_its_embedded_sqlite_connection(tmp_path: Path):
+    env = clean_environment({
+        "DJANGO_SETTINGS_MODULE": "waha_project.settings",
+        "WAHA_LOCAL_STORE_BASE_DIR": str(tmp_path),
+        "WAHA_API_KEY": "kept-connections-key-5c1d",
+    })
+    done = subprocess.run([sys.executable, "-c", SQLITE_CHILD], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["thread 1", "another 2"]
