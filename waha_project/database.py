@@ -84,7 +84,7 @@ def json_from_db(text: str | None) -> Any:
     to orjson: those two go to `json.loads`, which wrote them."""
     if text is None:
         return None
-    if _LONG_DIGITS.search(text) is None:
+    if len(text) < 19 or _LONG_DIGITS.search(text) is None:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
