@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from waha_project.database import update_rows
+from waha_project.database import ByKey, update_rows
 from webhooks_app.services import add_webhooks, sync_webhooks
 
 from . import events, groups, store
@@ -32,9 +32,12 @@ log = logging.getLogger("waha.sessions")
 
 
 # --- desired state, from the API ------------------------------------------------------------------
+SESSION_BY_NAME = ByKey(Session, "name")
+
+
 def get_session(name: str) -> Session:
     try:
-        return Session.objects.get(name=name)
+        return SESSION_BY_NAME.get(name)
     except Session.DoesNotExist:
         raise SessionNotFound() from None
 

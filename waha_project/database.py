@@ -1,12 +1,13 @@
-"""Database connections of the processes that are not web servers, bulk inserts of plain rows,
-bulk updates of model instances, and JSON columns read as text."""
+"""Database connections of the processes that are not web servers, reads by a unique key with
+their SQL compiled once, JSON columns read as text, bulk inserts of plain rows and bulk updates
+of model instances."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import orjson
 from django.conf import settings
@@ -68,6 +69,57 @@ def faster_array_dumps() -> None:
         _re_esc = _ArrayElementEscape()  # type: ignore[assignment]
 
     adapters.register_dumper(list, EscapingListDumper)
+
+
+# --- reads by a unique key ---------------------------------------------------------------------
+M = TypeVar("M", bound=models.Model)
+_PROBE = "waha-probe"
+
+
+class ByKey(Generic[M]):
+    """`model.objects.get(<field>=value)` on a unique field, its SQL compiled once per database.
+
+    A read by key through the ORM builds and compiles the same query every time: about 150 µs
+    of the 210 µs a session's row took on SQLite, where executing it took 30. Here the ORM's
+    own compiler makes the SQL and the columns' converters once per database alias; each read
+    executes that SQL with its value, converts the columns as the ORM does, and builds the
+    instance with `Model.from_db`, as the ORM's model iterable does."""
+
+    def __init__(self, model: type[M], field: str) -> None:
+        assert cast("models.Field[Any, Any]", model._meta.get_field(field)).unique, field
+        self.model, self.field = model, field
+        self.does_not_exist: type[Exception] = cast(Any, model).DoesNotExist
+        self._compiled: dict[str, tuple[str, list[str], list[tuple[int, Any]]]] = {}
+
+    def compiled(self, using: str) -> tuple[str, list[str], list[tuple[int, Any]]]:
+        """The SQL, the attnames of its columns, and (position, (converters, column))."""
+        compiled = self._compiled.get(using)
+        if compiled is None:
+            query = self.model._default_manager.using(using).filter(**{self.field: _PROBE}).query
+            compiler = query.get_compiler(using)
+            sql, params = compiler.as_sql()
+            assert tuple(params) == (_PROBE,), params
+            columns = [column for column, _, _ in compiler.select]
+            compiled = self._compiled[using] = (
+                sql, [column.target.attname for column in columns],
+                list(compiler.get_converters(columns).items()))
+        return compiled
+
+    def get(self, value: str, using: str = "default") -> M:
+        """The instance whose field holds `value`, or the model's `DoesNotExist`."""
+        sql, attnames, converters = self.compiled(using)
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value])
+            row = cursor.fetchone()
+        if row is None:
+            raise self.does_not_exist(
+                f"{self.model._meta.object_name} matching query does not exist.")
+        values = list(row)
+        for position, (functions, column) in converters:
+            for function in functions:
+                values[position] = function(values[position], column, connection)
+        return self.model.from_db(using, attnames, values)
 
 
 # --- JSON columns read as text -----------------------------------------------------------------
