@@ -101,6 +101,7 @@ WSGI_APPLICATION = None
 ASGI_APPLICATION = "waha_project.asgi.application"
 
 # --- database: SQLite in the data directory unless DATABASE_URL is set ------------------------
+POSTGRESQL_ENGINE = "waha_project.postgresql"
 _SQLITE: dict[str, object] = {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": str(DATA_DIR / "waha.sqlite3"),
@@ -120,6 +121,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("CONN_MAX_AGE", None)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with a pool that checks a connection only when it may be broken.
+        DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
     # A pool of connections per process (psycopg's, through Django): a request, an engine's
     # call or a task borrows an open connection (checked with one empty query) instead of
     # opening one. With a pool Django keeps none of its own (CONN_MAX_AGE 0); a `conn_max_age`
@@ -133,6 +137,8 @@ else:
             "max_size": DB_POOL_MAX_SIZE,
             # A borrower waits this long for a free connection, then the request fails.
             "timeout": 30,
+            # Not an empty query before every loan: waha_project/postgresql/base.py.
+            "check": "waha_project.postgresql.base.check_if_readable",
         }
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", 0)

@@ -39,7 +39,7 @@ from django.db.migrations.executor import MigrationExecutor
 from waha_project.logs import redact_url
 
 ROLES = ("web", "engine", "worker", "beat")
-POSTGRESQL = "django.db.backends.postgresql"
+
 POLL_SECONDS = 0.5
 # One key for every product database: only one `migrate` runs at a time per server.
 MIGRATE_LOCK_KEY = zlib.crc32(b"waha.prepare_role.migrate")
@@ -130,7 +130,7 @@ def topology_problems(role: str) -> list[str]:
         problems.append(
             "DATABASE_URL is not set: each process would open its own SQLite file. Set it to a "
             "PostgreSQL URL, e.g. postgres://waha@127.0.0.1:5432/waha")
-    elif engine != POSTGRESQL:
+    elif engine != settings.POSTGRESQL_ENGINE:
         problems.append(f"DATABASE_URL must point at PostgreSQL (it selects {engine})")
     if not settings.REDIS_URL:
         problems.append(
