@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from waha_project.access import DEFAULT_ACTIONS, Action
-from waha_project.database import json_from_db
+from waha_project.database import Compiled, json_from_db
 from waha_project.timestamps import ms
 
 
@@ -100,36 +100,43 @@ def _from_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def listed_rows(using: str, sql: str, params: Sequence[Any]) -> list[Listed]:
+    """The rows of a `listing()`'s SQL as `Listed` values, fetched with one plain cursor.
+
+    `values_list` converts value by value in Python, and that was most of a long list's time:
+    each JSON column through `json.loads`, each datetime through Django's loader (on
+    PostgreSQL, psycopg's parser in Python; on SQLite, a regex that reads a setting every
+    time). Here the JSON columns are decoded by orjson (`json_from_db`), and the datetimes are
+    read as text, ISO in UTC, and parsed by `datetime.fromisoformat` (C): the same values."""
+    connection = connections[using]
+    # SQLite's text has no offset; PostgreSQL's ends with the session's, UTC's (`+00`).
+    moment = _utc_from_text if connection.vendor == "sqlite" else _from_text
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    return [
+        Listed(name, json_from_db(config), should_run, generation, applied_generation, status,
+               moment(status_changed_at), json_from_db(me), owner, moment(lease_expires_at))
+        for (name, config, should_run, generation, applied_generation, status,
+             status_changed_at, me, owner, lease_expires_at) in fetched
+    ]
+
+
 class SessionQuerySet(models.QuerySet["Session"]):
     def listed(self) -> list[Listed]:
-        """The rows as `Listed` values, fetched with one plain cursor.
-
-        `values_list` converts value by value in Python, and that was most of a long list's
-        time: each JSON column through `json.loads`, each datetime through Django's loader (on
-        PostgreSQL, psycopg's parser in Python; on SQLite, a regex that reads a setting every
-        time). Here the JSON columns are decoded by orjson (`json_from_db`), and the datetimes
-        are read as text, ISO in UTC, and parsed by `datetime.fromisoformat` (C): the same
-        values."""
-        connection = connections[self.db]
-        rows = self.annotate(**{f"{name}_text": Cast(name, models.CharField())
-                                for name in LISTED_DATETIMES})
-        columns = [f"{name}_text" if name in LISTED_DATETIMES else name for name in LISTED_FIELDS]
-        # SQLite's text has no offset; PostgreSQL's ends with the session's, UTC's (`+00`).
-        moment = _utc_from_text if connection.vendor == "sqlite" else _from_text
+        """The rows as `Listed` values, fetched with one plain cursor (`listed_rows`)."""
         try:
-            sql, params = rows.values_list(*columns).query.get_compiler(self.db).as_sql()
+            sql, params = self.listing().query.get_compiler(self.db).as_sql()
         except EmptyResultSet:  # `name__in` an empty list
             return []
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            fetched = cursor.fetchall()
-        return [
-            Listed(name, json_from_db(config), should_run, generation, applied_generation,
-                   status, moment(status_changed_at), json_from_db(me), owner,
-                   moment(lease_expires_at))
-            for (name, config, should_run, generation, applied_generation, status,
-                 status_changed_at, me, owner, lease_expires_at) in fetched
-        ]
+        return listed_rows(self.db, sql, params)
+
+    def listing(self) -> models.QuerySet[Session, tuple[Any, ...]]:
+        """The columns of `Listed`, in order, the datetimes read as text (`listed_rows`)."""
+        rows = self.annotate(**{f"{name}_text": Cast(name, models.CharField())
+                                for name in LISTED_DATETIMES})
+        return rows.values_list(*[f"{name}_text" if name in LISTED_DATETIMES else name
+                                  for name in LISTED_FIELDS])
 
     def claimable_by(self, worker_id: str, now: datetime) -> SessionQuerySet:
         """Rows this worker may own: unowned, owned by it, or left by an expired lease."""
@@ -372,6 +379,14 @@ class Session(Shown, models.Model):
     def recent_statuses(self, count: int = RECENT_STATUSES) -> list[dict[str, Any]]:
         """The last statuses with their times (ms), oldest first."""
         return list((self.last_statuses or [])[-count:])
+
+
+# `Session.objects.listed()`: every session, its SQL compiled once per database.
+EVERY_SESSION = Compiled(lambda: Session.objects.listing())
+
+
+def every_session_listed(using: str = "default") -> list[Listed]:
+    return listed_rows(using, *EVERY_SESSION.sql(using))
 
 
 class SessionStatusChange(models.Model):

@@ -25,7 +25,14 @@ from webhooks_app.services import add_webhooks, sync_webhooks
 from . import events, groups, store
 from .engines import PROFILE_CALLS, EngineError, EngineUnsupported, SessionSpec, get_engine
 from .errors import EngineUnavailable, SessionExists, SessionNotFound, WrongState
-from .models import Listed, Session, SessionStatus, SessionStatusChange, default_session_name
+from .models import (
+    Listed,
+    Session,
+    SessionStatus,
+    SessionStatusChange,
+    default_session_name,
+    every_session_listed,
+)
 from .slots import EventArrived, HistoryArrived, Kept
 
 log = logging.getLogger("waha.sessions")
@@ -194,8 +201,8 @@ LIFECYCLE: dict[str, Operation] = {operation.name: operation for operation in (
 
 def list_sessions(include_stopped: bool, names: list[str] | None = None) -> list[Listed]:
     """Every session, or those of `names` (what a session key or a dashboard user sees)."""
-    rows = Session.objects.all() if names is None else Session.objects.filter(name__in=names)
-    sessions = rows.listed()
+    sessions = (every_session_listed() if names is None
+                else Session.objects.filter(name__in=names).listed())
     if include_stopped:
         return sessions
     return [session for session in sessions if session.display_status != SessionStatus.STOPPED]

@@ -1,5 +1,6 @@
 """A list's rows read as plain values (`Session.objects.listed()`) hold what the sessions' own
-rows hold, on PostgreSQL and on SQLite: datetimes and JSON are read as text and decoded apart."""
+rows hold, on PostgreSQL and on SQLite: datetimes and JSON are read as text and decoded apart.
+Every session (`every_session_listed`) is read by SQL compiled once."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 import django
 django.setup()
 from django.db import connection
-from sessions_app.models import LISTED_FIELDS, Session
+from unittest import mock
+from django.db.models.sql.compiler import SQLCompiler
+from sessions_app.models import LISTED_FIELDS, Session, every_session_listed
 
 MOMENTS = [None, datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
            datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
@@ -27,6 +30,11 @@ for n, moment in enumerate(MOMENTS):
                            should_run=bool(n % 2), generation=n, applied_generation=n // 2,
                            me={"id": f"{n}@c.us", "pushName": "é"} if n else None,
                            config=CONFIGS[n])
+
+def compiled_once():
+    every_session_listed()
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        return len(every_session_listed())
 
 listed = {row.name: row for row in Session.objects.order_by("name").listed()}
 rows = {session.name: session for session in Session.objects.all()}
@@ -42,6 +50,9 @@ print(json.dumps({
     "big": repr(listed["s3"].config["apps"]["big"]),
     "filtered": [row.name for row in Session.objects.filter(name__in=["s2"]).listed()],
     "none": Session.objects.filter(name__in=[]).listed(),
+    "every": every_session_listed() == Session.objects.listed(),
+    "every_names": [row.name for row in every_session_listed()],
+    "compiled_once": compiled_once(),
 }))
 """
 
@@ -56,3 +67,7 @@ def test_listed_rows_hold_what_the_rows_hold(database_url: str | None, tmp_path:
     assert result["big"] == "123456789012345678901234567890"  # exact, not a float
     assert result["filtered"] == ["s2"]
     assert result["none"] == []
+    # Every session, by the SQL compiled once: the same rows, in the names' order.
+    assert result["every"] is True
+    assert result["every_names"] == ["s0", "s1", "s2", "s3"]
+    assert result["compiled_once"] == 4
