@@ -125,21 +125,24 @@ else:
         # Django's, with a pool that checks a connection only when it may be broken.
         DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
     # A pool of connections per process (psycopg's, through Django): a request, an engine's
-    # call or a task borrows an open connection (checked with one empty query) instead of
-    # opening one. With a pool Django keeps none of its own (CONN_MAX_AGE 0); a `conn_max_age`
-    # in DATABASE_URL, or a size of 0, keeps the old way: a connection per thread.
+    # call or a task borrows an open connection instead of opening one. With a pool Django
+    # keeps none of its own (CONN_MAX_AGE 0); a `conn_max_age` in DATABASE_URL, or a size of
+    # 0, keeps the old way: a connection per thread.
     DB_POOL_MAX_SIZE = env_int("WAHA_DB_POOL_MAX_SIZE", 20, minimum=0)
     if DB_POOL_MAX_SIZE and not DATABASES["default"].get("CONN_MAX_AGE"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         _options = cast("dict[str, object]", DATABASES["default"].setdefault("OPTIONS", {}))
-        _options["pool"] = {
+        _pool: dict[str, object] = {
             "min_size": min(2, DB_POOL_MAX_SIZE),
             "max_size": DB_POOL_MAX_SIZE,
             # A borrower waits this long for a free connection, then the request fails.
             "timeout": 30,
-            # Not an empty query before every loan: waha_project/postgresql/base.py.
-            "check": "waha_project.postgresql.base.check_if_readable",
         }
+        if DATABASES["default"]["ENGINE"] == POSTGRESQL_ENGINE:
+            # Asked whether it works before a loan only when its socket shows it may be broken
+            # (Django's own check asks every time): waha_project/postgresql/base.py.
+            _pool["check"] = "waha_project.postgresql.base.check_if_readable"
+        _options["pool"] = _pool
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 

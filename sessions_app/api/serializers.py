@@ -301,7 +301,7 @@ class ConfigField(serializers.JSONField):
         return echoed_config(value)
 
 
-# Read once: an enum member read through its class costs as much as the rest of a row's answer.
+# The statuses as plain strings, for the comparisons every row of a long list makes.
 STOPPED, WORKING = SessionStatus.STOPPED.value, SessionStatus.WORKING.value
 
 

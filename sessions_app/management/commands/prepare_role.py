@@ -39,7 +39,6 @@ from django.db.migrations.executor import MigrationExecutor
 from waha_project.logs import redact_url
 
 ROLES = ("web", "engine", "worker", "beat")
-
 POLL_SECONDS = 0.5
 # One key for every product database: only one `migrate` runs at a time per server.
 MIGRATE_LOCK_KEY = zlib.crc32(b"waha.prepare_role.migrate")
