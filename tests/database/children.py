@@ -1,5 +1,6 @@
 """A child process with Django set up on either database (conftest.py's `database_url`), for
-tests that compare what the database holds (test_insert_rows.py, test_update_rows.py)."""
+tests that compare what the database holds (test_insert_rows.py, test_update_rows.py,
+test_listed_rows.py, test_by_key.py), and a snippet for children that count server processes."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ def run_child(code: str, database_url: str | None, tmp_path: Path) -> dict[str, 
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+# For a child's code: which PostgreSQL server process answers one call, between the closes
+# that `database_sync_to_async` makes around an engine's call and Django around a request.
+BACKEND_OF_A_CALL = """
+from django.db import close_old_connections, connection
+
+def backend():
+    close_old_connections()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        answer = cursor.fetchone()[0]
+    close_old_connections()
+    return answer
+"""

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.database.children import BACKEND_OF_A_CALL
 from tests.support.live_server import PROJECT_ROOT, clean_environment
 
 # What `database_sync_to_async` does around every call of an engine, and Django around every
@@ -17,17 +18,8 @@ from tests.support.live_server import PROJECT_ROOT, clean_environment
 CHILD = """
 import django
 django.setup()
-from django.db import close_old_connections, connection
 from waha_project.database import keep_connections
-
-def backend():
-    close_old_connections()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        answer = cursor.fetchone()[0]
-    close_old_connections()
-    return answer
-
+""" + BACKEND_OF_A_CALL + """
 def backends():
     return len({backend() for _ in range(6)})
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from tests.database.children import BACKEND_OF_A_CALL
 from tests.support.live_server import PROJECT_ROOT, clean_environment
 from tests.support.stack import PG_ADMIN_URL, ThrowawayDatabase
 from waha_project.postgresql.base import check_if_readable
@@ -71,16 +72,7 @@ import json, time
 import django
 django.setup()
 import psycopg
-from django.db import close_old_connections, connection
-
-def backend():
-    close_old_connections()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        answer = cursor.fetchone()[0]
-    close_old_connections()
-    return answer
-
+""" + BACKEND_OF_A_CALL + """
 first = backend()
 time.sleep(0.5)  # the pool opens its other connection in the background
 with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
