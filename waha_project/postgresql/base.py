@@ -2,8 +2,8 @@
 
 psycopg's pool (`OPTIONS["pool"]`) can check a connection before lending it; Django asks it to
 under `CONN_HEALTH_CHECKS`, with psycopg's check: an empty query, a round trip to the server
-for every request, engine call and task. On a burst of sessions created and started, that
-round trip was a sixth of the engine's time per session.
+for every request, engine call and task. Without that round trip, sessions created and started
+on the scaled topology went from 187 to 228 a second.
 
 `check_if_readable` asks the server only when the connection's socket has something to read
 while no query is under way: the server closed it (a restart, `pg_terminate_backend`, an
