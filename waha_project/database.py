@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 import orjson
@@ -137,6 +138,35 @@ class Compiled:
             sql, params = self.build().query.get_compiler(using).as_sql()
             compiled = self._compiled[using] = (sql, tuple(params))
         return compiled
+
+
+# --- a list as one parameter ------------------------------------------------------------------
+@dataclass(frozen=True)
+class AnyOf:
+    """`column IN (values)` written with one parameter for the whole list (`sql`), and how a
+    list becomes that parameter (`value`)."""
+
+    sql: str
+    value: Callable[[Sequence[Any]], Any]
+
+
+def _json_list(values: Sequence[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def any_of(connection: Any, column: str) -> AnyOf:
+    """`column` (quoted) is one of a list given as one parameter: PostgreSQL's `= ANY(array)`,
+    SQLite's `IN` over `json_each` of a JSON array.
+
+    The ORM's `IN (%s, %s, …)` has as many parameters as values: its text changes with the
+    list's length, so it cannot be made once, and psycopg parses a long one again every time.
+    This text is the same for any list, the empty one included (true of no row)."""
+    if connection.vendor == "postgresql":
+        return AnyOf(f"{column} = ANY(%s)", list)
+    if connection.vendor == "sqlite":
+        return AnyOf(f"{column} IN (SELECT value FROM json_each(%s))",  # noqa: S608 (a name)
+                     _json_list)
+    raise NotImplementedError(f"no list parameter on {connection.vendor}")
 
 
 # --- JSON columns read as text -----------------------------------------------------------------

@@ -98,10 +98,10 @@ class Delivery(models.Model):
     session = models.ForeignKey("sessions_app.Session", on_delete=models.SET_NULL, null=True,
                                 blank=True, related_name="deliveries",
                                 help_text="Empty once the session is deleted")
-    session_name = models.CharField(max_length=54, db_index=True,
+    session_name = models.CharField(max_length=54,
                                     help_text="The session's name when the event was raised")
-    event = models.CharField(max_length=64, db_index=True)
-    event_id = models.CharField(max_length=40, db_index=True)
+    event = models.CharField(max_length=64)
+    event_id = models.CharField(max_length=40)
     event_timestamp = models.BigIntegerField(help_text="The envelope's timestamp, ms")
     body = models.TextField(help_text="The envelope as sent, serialised once")
 
@@ -115,7 +115,7 @@ class Delivery(models.Model):
     retry_attempts = models.PositiveIntegerField(help_text="Retries after the first try")
 
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices,
-                              default=DeliveryStatus.PENDING, db_index=True)
+                              default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
@@ -135,8 +135,13 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
+        # Every index is written again by each insert and by each update that cannot stay on
+        # its page, three times a delivery: only what a query needs. (status, ...) also serves
+        # the counts by status and pruning; the API's list pages by created_at; the admin looks
+        # an event up by its id. No text pattern indexes: nothing searches by prefix.
         indexes = [models.Index(fields=["status", "next_attempt_at"]),
-                   models.Index(fields=["origin", "status"])]
+                   models.Index(fields=["origin", "status"]),
+                   models.Index(fields=["event_id"], name="delivery_event_id")]
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id} → {self.display_url} ({self.status})"
@@ -152,7 +157,9 @@ class Delivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    # Looked up through the unique (delivery, number) index: no index of its own.
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows",
+                                 db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     status_code = models.PositiveIntegerField(null=True, blank=True)

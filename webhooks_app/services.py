@@ -43,7 +43,7 @@ from waha_project.celery import app as celery_app
 from waha_project.database import insert_rows
 from waha_project.logs import log_context, redact_url
 
-from . import monitoring, signing, transport
+from . import monitoring, signing, statements, transport
 from .config import global_webhook
 from .inflight import LateRecorder, Outstanding
 from .models import (
@@ -70,7 +70,6 @@ DELIVERY_BATCH = 100
 SWEEP_LIMIT = 5000
 # A claimed attempt may take the whole timeout; after this much longer it counts as lost.
 CLAIM_MARGIN_SECONDS = 30
-DUE_TOLERANCE_SECONDS = 1.0
 # How long a task waits for its sends before leaving the slow ones to finish on their own, and
 # how long without one ending once some have (a batch's fast answers come together).
 TASK_PATIENCE_SECONDS = 1.0
@@ -195,13 +194,6 @@ def _unlocked(now: datetime) -> Q:
     return Q(locked_until__isnull=True) | Q(locked_until__lt=now)
 
 
-def _due(now: datetime) -> QuerySet[Delivery]:
-    # A countdown may fire a moment before the stored time: that still counts as due.
-    return Delivery.objects.filter(
-        _unlocked(now), status=DeliveryStatus.PENDING,
-        next_attempt_at__lte=now + timedelta(seconds=DUE_TOLERANCE_SECONDS))
-
-
 def _breakers_on() -> bool:
     return settings.WEBHOOK_BREAKER_FAILURES > 0
 
@@ -225,12 +217,11 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
     most DELIVERY_BATCH, at most the room each target has in this process (`capped`); hold
     those of targets whose breaker is open; one probe for a target whose cool-down is over."""
     cap = settings.WEBHOOK_MAX_PER_TARGET
-    rows = list(_due(now).filter(pk__in=ids).order_by().values_list("pk", "origin"))
+    rows = statements.due_among(ids, now)
     if steal and len(rows) < DELIVERY_BATCH:
-        more = _due(now).exclude(pk__in=ids).order_by("next_attempt_at")
-        if capped:
-            more = more.exclude(origin__in=OUTSTANDING.full(cap))
-        rows += list(more.values_list("pk", "origin")[:DELIVERY_BATCH - len(rows)])
+        rows += statements.oldest_due(
+            now, DELIVERY_BATCH - len(rows), besides=ids,
+            origins_besides=sorted(OUTSTANDING.full(cap)) if capped else [])
     if not rows:
         return Claim([], {}, {})
     targets = ({target.origin: target
@@ -259,11 +250,8 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
             OUTSTANDING.note_waiting(origin)
     for until, pks in held.items():
         hold(Delivery.objects.filter(pk__in=pks), until, now)
-    token = uuid.uuid4().hex
-    won = _due(now).filter(pk__in=list(chosen)).update(
-        locked_until=now + _claim_span(), claim_token=token) if chosen else 0
-    deliveries = (list(Delivery.objects.filter(pk__in=list(chosen), claim_token=token)
-                       .only(*SENT_FIELDS)) if won else [])
+    deliveries = sorted(statements.lock(list(chosen), now, now + _claim_span(), uuid.uuid4().hex),
+                        key=lambda delivery: delivery.pk)
     for pk in chosen.keys() - {d.pk for d in deliveries}:  # taken by another worker first
         OUTSTANDING.done(chosen[pk])
     probing = {d.origin for d in deliveries}
@@ -271,13 +259,6 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
         if origin not in probing:  # the probe's delivery went elsewhere: let another probe
             Target.objects.filter(origin=origin, probe_until=probe_until).update(probe_until=None)
     return Claim(deliveries, {o: t for o, t in targets.items() if o in probing}, blocked)
-
-
-# What sending, recording and deciding read of a claimed delivery; the rest (its timestamps
-# above all) is not read back for every attempt.
-SENT_FIELDS = ("origin", "attempts", "url", "body", "event", "event_id", "event_timestamp",
-               "hmac_key", "custom_headers", "retry_policy", "retry_delay_seconds",
-               "retry_attempts", "session_name")
 
 
 def _claim_span() -> timedelta:
@@ -328,8 +309,9 @@ class Sent:
     future: concurrent.futures.Future[transport.SendResult]
     target: Target | None
 
-    @property
+    @functools.cached_property
     def result(self) -> transport.SendResult:
+        """Read once the send has ended (recording reads it several times)."""
         try:
             return self.future.result()
         except BaseException as exc:  # the sending loop went away (the process is ending)
@@ -517,9 +499,7 @@ def record(items: list[Sent]) -> list[Delivery]:
     outcomes = [_Outcome(item, *decide(item.delivery, item.number, item.result, now))
                 for item in items]
     with transaction.atomic():
-        current = dict(Delivery.objects.select_for_update().filter(
-            pk__in=[o.sent.delivery.pk for o in outcomes]).order_by("pk")
-            .values_list("pk", "attempts"))
+        current = statements.attempts_of(sorted(o.sent.delivery.pk for o in outcomes))
         mine = [o for o in outcomes if current.get(o.sent.delivery.pk) == o.sent.number - 1]
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for o in mine:
@@ -528,18 +508,17 @@ def record(items: list[Sent]) -> list[Delivery]:
                    result.status_code, o.error)
             groups[key].append(o.sent.delivery.pk)
         for (number, status, next_at, counted, status_code, error), pks in groups.items():
-            Delivery.objects.filter(pk__in=pks, attempts=number - 1).update(
-                attempts=number,
-                status=status,
-                next_attempt_at=next_at,
-                enqueued_at=now if counted else None,
-                locked_until=None,
-                claim_token="",
-                waiting_until=None,
-                last_status_code=status_code,
-                last_error=error,
-                finished_at=None if status == DeliveryStatus.PENDING else now,
-            )
+            statements.finish(pks, number, {
+                "status": status,
+                "next_attempt_at": next_at,
+                "enqueued_at": now if counted else None,
+                "locked_until": None,
+                "claim_token": "",
+                "waiting_until": None,
+                "last_status_code": status_code,
+                "last_error": error,
+                "finished_at": None if status == DeliveryStatus.PENDING else now,
+            })
         insert_rows(DeliveryAttempt, [
             {"delivery_id": o.sent.delivery.pk, "number": o.sent.number,
              "started_at": o.sent.started, "status_code": o.sent.result.status_code,
@@ -559,8 +538,10 @@ def record(items: list[Sent]) -> list[Delivery]:
                 retries[math.ceil(o.countdown * 10) / 10].append(o.sent.delivery.pk)
         if retries:
             transaction.on_commit(lambda: _queue_retries(retries))
+    monitoring.observe_attempts([(o.status, o.sent.delivery.event_timestamp,
+                                  o.sent.result.duration_ms) for o in mine], now)
     for o in mine:
-        _observe(o, now)
+        _log_outcome(o)
     return [o.sent.delivery for o in mine]
 
 
@@ -569,15 +550,18 @@ def _queue_retries(retries: dict[float, list[int]]) -> None:
         queue(pks, countdown=countdown)
 
 
-def _observe(o: _Outcome, now: datetime) -> None:
+def _log_outcome(o: _Outcome) -> None:
+    """A failure for good is a warning; the rest is debug, skipped unless that is on (the
+    row says it all; operators read rows)."""
+    if o.status != DeliveryStatus.FAILED and not log.isEnabledFor(logging.DEBUG):
+        return
     delivery, number = o.sent.delivery, o.sent.number
-    monitoring.observe_attempt(o.status, delivery.event_timestamp, o.sent.result.duration_ms, now)
     with log_context(session=delivery.session_name, event_id=delivery.event_id,
                      delivery_id=delivery.pk):
         if o.status == DeliveryStatus.FAILED:
             log.warning("webhook delivery %s (%s → %s) failed for good after %d attempt(s): %s",
                         delivery.pk, delivery.event, redact_url(delivery.url), number, o.error)
-        elif o.status == DeliveryStatus.PENDING:  # the row says it all; operators read rows
+        elif o.status == DeliveryStatus.PENDING:
             log.debug("webhook delivery %s (%s) attempt %d failed, next at %s: %s", delivery.pk,
                       delivery.event, number, o.next_at, o.error)
         else:

@@ -142,13 +142,14 @@ def test_database_gauges_stay_out_of_the_process_registry():
     assert not names & {"waha_sessions", "waha_engine_processes", "waha_webhook_deliveries"}
 
 
-def test_an_attempt_is_counted_by_outcome_with_its_latency():
+def test_attempts_are_counted_by_outcome_with_their_latency():
     before = parse(generate_latest().decode())
     finished = timezone.now()
     created_ms = int(finished.timestamp() * 1000)
 
-    monitoring.observe_attempt("pending", created_ms - 1500, 20, finished)
-    monitoring.observe_attempt("delivered", created_ms - 2000, 30, finished)
+    monitoring.observe_attempts([("pending", created_ms - 1500, 20),
+                                 ("delivered", created_ms - 2000, 30),
+                                 ("delivered", created_ms - 2000, 40)], finished)
 
     after = parse(generate_latest().decode())
 
@@ -156,13 +157,13 @@ def test_an_attempt_is_counted_by_outcome_with_its_latency():
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert added("waha_webhook_attempts_total", outcome="retry") == 1
-    assert added("waha_webhook_attempts_total", outcome="delivered") == 1
+    assert added("waha_webhook_attempts_total", outcome="delivered") == 2
     assert added("waha_webhook_attempts_total", outcome="failed") == 0
-    assert added("waha_webhook_attempt_duration_seconds_count") == 2
-    # Only the delivered attempt has a latency: two seconds since the event was created.
-    assert added("waha_webhook_delivery_latency_seconds_count") == 1
+    assert added("waha_webhook_attempt_duration_seconds_count") == 3
+    # Only the delivered attempts have a latency: two seconds since the event was created.
+    assert added("waha_webhook_delivery_latency_seconds_count") == 2
     assert added("waha_webhook_delivery_latency_seconds_bucket", le="1.0") == 0
-    assert added("waha_webhook_delivery_latency_seconds_bucket", le="2.5") == 1
+    assert added("waha_webhook_delivery_latency_seconds_bucket", le="2.5") == 2
 
 
 @pytest.fixture
