@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.db.models import F, Q, QuerySet
@@ -118,8 +119,16 @@ def _default(value: int | None, default: int) -> int:
 
 # --- publishing -------------------------------------------------------------------------------
 def serialised(envelope: dict[str, Any]) -> str:
-    """An envelope's text, as a delivery sends it (and `/ws` forwards it): made once."""
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    """An envelope's text, as a delivery sends it (and `/ws` forwards it): made once, compact,
+    unicode as it is.
+
+    By orjson, several times faster than `json.dumps` on an event; what orjson refuses (an
+    integer beyond 64 bits, a key that is not a string) goes to `json.dumps`, which writes it
+    exactly."""
+    try:
+        return orjson.dumps(envelope).decode()
+    except TypeError:
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
 
 
 def enqueue(session_id: int, envelope: dict[str, Any]) -> list[int]:
