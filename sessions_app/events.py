@@ -74,7 +74,10 @@ def envelope_id(session: Session, event: str, payload: dict[str, Any]) -> str:
     return f"evt_{str(ULID.from_bytes((seconds * 1000).to_bytes(6, 'big') + digest)).lower()}"
 
 
-def build_envelope(session: Session, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+def build_envelope(session: Session, event: str, payload: dict[str, Any],
+                   environ: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The WAHA envelope of one event; `environ` is `environment()`, when a batch made it once
+    (reading the settings is a good part of building an envelope)."""
     return {
         "id": envelope_id(session, event, payload),
         "timestamp": int(time.time() * 1000),
@@ -83,7 +86,7 @@ def build_envelope(session: Session, event: str, payload: dict[str, Any]) -> dic
         "metadata": session.metadata,
         "me": session.me,
         "engine": ENGINE_LABEL,
-        "environment": environment(),
+        "environment": environ if environ is not None else environment(),
         "payload": payload,
     }
 
@@ -102,7 +105,9 @@ def publish_many(published: Sequence[tuple[Session, str, dict[str, Any]]]
     """`publish` for many events at once (the engine's batches): each envelope built once,
     their deliveries written with one insert, queued and sent to the channel layer once after
     the commit, every subscriber's text prepared once (`fanout`)."""
-    envelopes = [build_envelope(session, event, payload) for session, event, payload in published]
+    environ = environment()
+    envelopes = [build_envelope(session, event, payload, environ)
+                 for session, event, payload in published]
     if not envelopes:
         return []
     # Serialised once: the deliveries' body and what /ws forwards.
