@@ -2,13 +2,13 @@
 
 A worker claims, reads and records batches of deliveries many times a second. Built by the ORM,
 each of these statements was compiled again every time, with an IN list of one parameter per id
-that psycopg then parsed again (too long for its cache): together most of a worker's Python
-besides sending. Here each statement has one text per database, a list of ids or origins is one
+that psycopg then parsed again (too long for its cache): together about 40 % of a worker's task
+thread. Here each statement has one text per database, a list of ids or origins is one
 parameter (`waha_project.database.any_of`), and a claim reads back the rows it locked in the
 same statement (`UPDATE … RETURNING`).
 
-What is due is what `services._due` says: pending, its time come (a countdown may fire a moment
-early: `DUE_TOLERANCE_SECONDS`), and not locked by a claim that is still running.
+A delivery is due when it is pending, its time has come (a countdown may fire a moment early:
+`DUE_TOLERANCE_SECONDS`), and no claim that is still running locks it.
 """
 
 from __future__ import annotations
