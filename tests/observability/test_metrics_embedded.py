@@ -77,10 +77,14 @@ def test_metrics_move_with_sessions_events_and_deliveries(
         samples: dict = {}
 
         def settled() -> bool:
+            # The rows (read at the scrape) and the worker's counters are two reads: a batch
+            # recorded between them shows in one only, until the next scrape.
             nonlocal samples
             samples = scrape(api)
+            delivered = value(samples, "waha_webhook_deliveries", status="delivered")
             return (value(samples, "waha_webhook_deliveries", status="pending") == 0
-                    and value(samples, "waha_webhook_deliveries", status="delivered") > 0)
+                    and delivered > 0 and delivered == value(
+                        samples, "waha_webhook_attempts_total", outcome="delivered"))
 
         wait_until(settled, 30, "every delivery settled", server.output)
 
