@@ -27,7 +27,7 @@ from waha_project.auth import env_principal
 
 from . import groups
 from .errors import SessionNotFound
-from .models import ActorKind, ApiKey, AuditEntry, Session, SessionGrant
+from .models import NEW_AUDIT_ENTRY, ActorKind, ApiKey, AuditEntry, Session, SessionGrant
 
 log = logging.getLogger("waha.access")
 
@@ -167,13 +167,11 @@ def record(principal: Principal, *, operation: str, session: str = "", status: i
         session=session[:54], status=status, summary=summary[:300],
     )
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        entry.save(force_insert=True)
-        return entry
+        return NEW_AUDIT_ENTRY.save(entry)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        entry.save(force_insert=True)
-    return entry
+        return NEW_AUDIT_ENTRY.save(entry)
 
 
 def prune_audit(now: Any = None) -> int:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from waha_project.access import DEFAULT_ACTIONS, Action
-from waha_project.database import Compiled, json_from_db
+from waha_project.database import Compiled, Insert, json_from_db
 from waha_project.timestamps import ms
 
 
@@ -165,8 +165,8 @@ class SessionQuerySet(models.QuerySet["Session"]):
         """A new session, STOPPED from now on, with that first history row: two INSERTs."""
         session = self.model(**fields)
         history = session.enter_status(SessionStatus.STOPPED)
-        session.save(force_insert=True, using=self.db)
-        history.save(force_insert=True, using=self.db)
+        NEW_SESSION.save(session, using=self.db)
+        NEW_HISTORY.save(history, using=self.db)
         return session
 
     # --- leases: conditional UPDATEs, so two engines never both win -------------------------------
@@ -401,6 +401,11 @@ class SessionStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+# A new session's two rows, inserted with their SQL made once (nothing listens to their saves).
+NEW_SESSION = Insert(Session)
+NEW_HISTORY = Insert(SessionStatusChange)
 
 
 def heartbeat_horizon() -> timedelta:
@@ -652,3 +657,6 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_kind}:{self.actor_id} {self.operation} {self.status}"
+
+
+NEW_AUDIT_ENTRY = Insert(AuditEntry)  # one per state-changing request

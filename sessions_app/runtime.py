@@ -269,7 +269,7 @@ class EngineRuntime:
             return False
         with log_context(session=name, worker_id=self.worker_id):
             async with self.locks[name]:
-                row = await self._in_parallel(Session.objects.filter(name=name).first)()
+                row = await self._in_parallel(services.SESSION_BY_NAME.find)(name)
                 slot = self.slots.get(name)
                 if slot is not None and slot.ended:
                     return False  # its client is still stopping; the next pass starts another

@@ -19,7 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from waha_project.database import ByKey, update_rows
+from waha_project.database import ByKey, ByKeys, update_rows
 from webhooks_app.services import add_webhooks, sync_webhooks
 
 from . import events, groups, store
@@ -40,6 +40,7 @@ log = logging.getLogger("waha.sessions")
 
 # --- desired state, from the API ------------------------------------------------------------------
 SESSION_BY_NAME = ByKey(Session, "name")
+SESSIONS_LOCKED = ByKeys(Session, "uid", locked=True)  # by uid, in primary key order
 
 
 def get_session(name: str) -> Session:
@@ -324,8 +325,7 @@ def record_statuses(observations: Sequence[Observation]) -> list[Session | None]
     """
     results: list[Session | None] = []
     with transaction.atomic():
-        rows = {row.uid: row for row in Session.objects.filter(
-            uid__in={o.uid for o in observations}).select_for_update().order_by("pk")}
+        rows = {row.uid: row for row in SESSIONS_LOCKED.all(list({o.uid for o in observations}))}
         for round_ in _rounds(observations):
             results += _record_round(round_, rows)
     for observation, session in zip(observations, results, strict=True):

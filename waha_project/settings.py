@@ -102,12 +102,14 @@ ASGI_APPLICATION = "waha_project.asgi.application"
 
 # --- database: SQLite in the data directory unless DATABASE_URL is set ------------------------
 POSTGRESQL_ENGINE = "waha_project.postgresql"
+SQLITE_ENGINE = "waha_project.sqlite"  # Django's, with this process's writers queued in Python
 _SQLITE: dict[str, object] = {
     "ENGINE": "django.db.backends.sqlite3",
     "NAME": str(DATA_DIR / "waha.sqlite3"),
 }
 DATABASES = {"default": env_db("DATABASE_URL", _SQLITE)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = SQLITE_ENGINE
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock up front
         # so two writers queue instead of failing on a lock upgrade.

@@ -237,7 +237,7 @@ class Command(BaseCommand):
 
     # --- checks -------------------------------------------------------------------------------
     def check_source(self) -> None:
-        if settings.DATABASES[SOURCE]["ENGINE"] != "django.db.backends.sqlite3":
+        if settings.DATABASES[SOURCE]["ENGINE"] != settings.SQLITE_ENGINE:
             raise Refused("This copies the embedded default's SQLite database: run it with "
                           "DATABASE_URL unset (and the data directory of `serve`).")
         pending = pending_migrations(SOURCE)

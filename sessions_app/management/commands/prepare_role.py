@@ -125,7 +125,7 @@ def topology_problems(role: str) -> list[str]:
     """What keeps these settings from being the scaled topology, one line per variable."""
     problems = []
     engine = settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
+    if engine == settings.SQLITE_ENGINE:
         problems.append(
             "DATABASE_URL is not set: each process would open its own SQLite file. Set it to a "
             "PostgreSQL URL, e.g. postgres://waha@127.0.0.1:5432/waha")
