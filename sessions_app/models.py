@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -122,6 +123,19 @@ def listed_rows(using: str, sql: str, params: Sequence[Any]) -> list[Listed]:
     ]
 
 
+@functools.cache
+def _claim_sql(using: str) -> str:
+    """`SessionQuerySet.claim`'s UPDATE, from the model's own table and column names."""
+    quote = connections[using].ops.quote_name
+    meta = Session._meta
+    column = {field.name: quote(field.column)
+              for field in meta.concrete_fields}
+    return (f"UPDATE {quote(meta.db_table)} "  # noqa: S608 (names, not values)
+            f"SET {column['owner']} = %s, {column['lease_expires_at']} = %s "
+            f"WHERE {column['uid']} = %s AND ({column['owner']} = '' "
+            f"OR {column['owner']} = %s OR {column['lease_expires_at']} < %s)")
+
+
 class SessionQuerySet(models.QuerySet["Session"]):
     def listed(self) -> list[Listed]:
         """The rows as `Listed` values, fetched with one plain cursor (`listed_rows`)."""
@@ -139,7 +153,8 @@ class SessionQuerySet(models.QuerySet["Session"]):
                                   for name in LISTED_FIELDS])
 
     def claimable_by(self, worker_id: str, now: datetime) -> SessionQuerySet:
-        """Rows this worker may own: unowned, owned by it, or left by an expired lease."""
+        """Rows this worker may own: unowned, owned by it, or left by an expired lease (also
+        written out in `_claim_sql`)."""
         return self.filter(
             Q(owner="") | Q(owner=worker_id) | Q(lease_expires_at__lt=now)
         )
@@ -171,11 +186,16 @@ class SessionQuerySet(models.QuerySet["Session"]):
 
     # --- leases: conditional UPDATEs, so two engines never both win -------------------------------
     def claim(self, uid: str, worker_id: str, now: datetime, lease_seconds: float) -> bool:
-        """Take or renew the lease of one session: one conditional UPDATE."""
-        claimed = self.filter(uid=uid).claimable_by(worker_id, now).update(
-            owner=worker_id, lease_expires_at=now + timedelta(seconds=lease_seconds)
-        )
-        return claimed == 1
+        """Take or renew the lease of one session: one conditional UPDATE, `claimable_by`'s
+        condition written out (an engine claims each session it starts, so its SQL is made
+        once per database: `_claim_sql`)."""
+        connection = connections[self.db]
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(self.db), [
+                worker_id, adapt(now + timedelta(seconds=lease_seconds)), uid, worker_id,
+                adapt(now)])
+            return cursor.rowcount == 1
 
     def claim_many(self, uids: Iterable[str], worker_id: str, now: datetime,
                    lease_seconds: float) -> set[str]:
