@@ -41,7 +41,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from waha_project.celery import app as celery_app
-from waha_project.database import insert_rows
+from waha_project.database import ByKeys, insert_rows
 from waha_project.logs import log_context, redact_url
 
 from . import monitoring, signing, statements, transport
@@ -197,6 +197,7 @@ def queue(ids: Iterable[int], countdown: float = 0) -> None:
 
 # --- claiming ---------------------------------------------------------------------------------
 OUTSTANDING = Outstanding()
+TARGETS = ByKeys(Target, "origin")  # a batch's targets, read with one SQL text
 
 
 def _unlocked(now: datetime) -> Q:
@@ -233,8 +234,7 @@ def claim(ids: list[int], now: datetime, *, steal: bool, capped: bool = True) ->
             origins_besides=sorted(OUTSTANDING.full(cap)) if capped else [])
     if not rows:
         return Claim([], {}, {})
-    targets = ({target.origin: target
-                for target in Target.objects.filter(origin__in={o for _, o in rows})}
+    targets = ({target.origin: target for target in TARGETS.all(sorted({o for _, o in rows}))}
                if _breakers_on() else {})
     carried = set(ids)
     gates: dict[str, tuple[int | None, datetime | None]] = {}
