@@ -523,6 +523,7 @@ class RunFigures:
     per_connection: float | None = None
     request_bytes: float | None = None
     versus_alone: float | None = None
+    cpu_per_message: float | None = None  # µs of CPU, every process of the run together
     notes: list[str] = field(default_factory=list)
 
 
@@ -549,6 +550,7 @@ def figures_of(out: Outcome) -> RunFigures:
         fig.notes.append("CPU over the run, per message kept: " + ", ".join(
             f"{name} {seconds:.2f} s ({seconds / max(kept, 1) * 1e6:.0f} µs)"
             for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])))
+        fig.cpu_per_message = sum(cpu.values()) / max(kept, 1) * 1e6
     if not out.deliver:
         return fig
     ok = [hit for hit in out.hits if hit.status == 204]
@@ -651,6 +653,7 @@ def run_baseline(jobs: list[dict[str, Any]], nginx: Nginx, workdir: Path,
     requests = max(len(jobs), BASELINE_REQUESTS)
     source.write_text(json.dumps(jobs))
     offset = len(nginx.hits())
+    nginx_before = cpu_seconds({"nginx": nginx.pid()})["nginx"]
     child = Child("baseline", [sys.executable, str(SCRIPT), "--role", "baseline",
                                "--jobs", str(source), "--out", str(out),
                                "--requests", str(requests), "--concurrency", str(concurrency)],
@@ -662,6 +665,7 @@ def run_baseline(jobs: list[dict[str, Any]], nginx: Nginx, workdir: Path,
         child.kill()
     result = json.loads(out.read_text())
     time.sleep(0.1)
+    nginx_cpu = cpu_seconds({"nginx": nginx.pid()})["nginx"] - nginx_before
     hits = [hit for hit in nginx.hits()[offset:] if hit.uri.startswith("/hook/b0/")]
     answered = sum(hit.status == 204 for hit in hits)
     fig = RunFigures(f"bare aiohttp, {concurrency} in flight", requests, answered, None)
@@ -672,6 +676,9 @@ def run_baseline(jobs: list[dict[str, Any]], nginx: Nginx, workdir: Path,
     fig.request_bytes = statistics.median(hit.length for hit in hits)
     fig.notes.append(f"{len(jobs)} bodies posted in turn, {requests} requests; latency "
                      f"columns: request start → answer, at the client")
+    fig.cpu_per_message = (result["cpu"] + nginx_cpu) / requests * 1e6
+    fig.notes.append(f"CPU per request: client {result['cpu'] / requests * 1e6:.0f} µs, "
+                     f"nginx {nginx_cpu / requests * 1e6:.0f} µs")
     return fig
 
 
@@ -702,8 +709,10 @@ def baseline_child(source: Path, out: Path, requests: int, concurrency: int) -> 
             await asyncio.gather(*(sender() for _ in range(concurrency)))
             return began
 
+    used = time.process_time()
     began = asyncio.run(post_all())
-    out.write_text(json.dumps({"began": began, "latencies": latencies}))
+    out.write_text(json.dumps({"began": began, "latencies": latencies,
+                               "cpu": time.process_time() - used}))
 
 
 def run_wrk(job: dict[str, Any], nginx: Nginx, workdir: Path, concurrency: int) -> str | None:
@@ -801,6 +810,21 @@ def print_ingest_table(rows: list[RunFigures], baseline: RunFigures) -> None:
               f"{row.kept_per_second:>9.0f} {times(versus):>7}")
 
 
+def print_budget(rows: list[RunFigures], baseline: RunFigures) -> None:
+    """What half the bare client's rate leaves each message, on all of this machine's CPUs
+    busy, beside what each run spent (every process it ran: the product, PostgreSQL, Redis,
+    nginx)."""
+    cpus = os.cpu_count() or 1
+    budget = cpus * 1e6 / (baseline.per_second / 2)
+    print(f"\nCPU a message at half the bare client's rate ({baseline.per_second / 2:.0f}/s), "
+          f"all {cpus} CPUs busy: at most {budget:.0f} µs; the bare client and nginx spend "
+          f"{baseline.cpu_per_message or 0:.0f} µs a request")
+    for row in rows:
+        if row.cpu_per_message is not None:
+            print(f"{row.label}: spent {row.cpu_per_message:.0f} µs a message, "
+                  f"{row.cpu_per_message / budget:.1f}x that budget")
+
+
 def print_notes(rows: list[RunFigures]) -> None:
     print()
     for row in rows:
@@ -866,6 +890,7 @@ def run_delivery(args: argparse.Namespace, plan: Plan, nginx: Nginx, workdir: Pa
     print()
     print_delivery_table([baseline, *rows], baseline)
     print_notes([baseline, *rows])
+    print_budget(rows, baseline)
 
 
 def run_ingest(args: argparse.Namespace, plan: Plan, nginx: Nginx, workdir: Path) -> None:
