@@ -17,6 +17,7 @@ statement fails as SQLite's would: "database is locked".
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 from django.db import OperationalError
@@ -90,20 +91,17 @@ class WriterCursor(base.SQLiteCursorWrapper):
     wrapper: DatabaseWrapper
 
     def execute(self, query: str, params: Any = None) -> Any:
-        if not self.writes_alone(query):
-            return super().execute(query, params)
-        self.wrapper.take_writer()
-        try:
-            return super().execute(query, params)
-        finally:
-            self.wrapper.give_writer()
+        return self.run(query, super().execute, query, params)
 
     def executemany(self, query: str, param_list: Any) -> Any:
+        return self.run(query, super().executemany, query, param_list)
+
+    def run(self, query: str, statement: Callable[..., Any], *args: Any) -> Any:
         if not self.writes_alone(query):
-            return super().executemany(query, param_list)
+            return statement(*args)
         self.wrapper.take_writer()
         try:
-            return super().executemany(query, param_list)
+            return statement(*args)
         finally:
             self.wrapper.give_writer()
 
