@@ -182,7 +182,8 @@ class Insert(Generic[M]):
     executing it takes 30. Here each field's value is prepared as `save()` prepares it
     (`pre_save`, then `get_db_prep_save`) and the primary key comes back with `RETURNING`.
     Like `bulk_create`, it sends no `pre_save` or `post_save` signal: for models nothing
-    listens to. A database without `RETURNING` on an insert goes through `save()`."""
+    listens to. An instance with a key of its own, or a database without `RETURNING` on an
+    insert, goes through `save()`."""
 
     def __init__(self, model: type[M]) -> None:
         self.model = model
@@ -205,8 +206,8 @@ class Insert(Generic[M]):
 
     def save(self, instance: M, using: str = "default") -> M:
         connection = connections[using]
-        if not connection.features.can_return_columns_from_insert:
-            instance.save(force_insert=True, using=using)
+        if instance.pk is not None or not connection.features.can_return_columns_from_insert:
+            instance.save(force_insert=True, using=using)  # a key of its own, or no RETURNING
             return instance
         sql, fields = self.compiled(using)
         # As `save()` does: a related object saved since it was assigned gives its key.

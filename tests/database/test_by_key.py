@@ -101,6 +101,7 @@ with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compil
     Insert(SessionStatusChange).save(history)
     entry = Insert(AuditEntry).save(AuditEntry(actor_kind="key", actor_id="k1",
                                                operation="create", status=201))
+explicit = Insert(Session).save(Session(pk=9999, name="its-own-key"))  # through save()
 fresh = Session.objects.get(pk=session.pk)
 kept_history = SessionStatusChange.objects.get(pk=history.pk)
 print(json.dumps({
@@ -118,6 +119,7 @@ print(json.dumps({
     "history": [kept_history.session_id == session.pk, kept_history.reason],
     "entry": [AuditEntry.objects.filter(pk=entry.pk).count(), entry.timestamp is not None],
     "keys_grow": made[-1].pk < session.pk,
+    "explicit": [explicit.pk, Session.objects.get(pk=9999).name],
 }))
 """
 
@@ -141,3 +143,4 @@ def test_reads_of_many_keys_and_single_inserts_match_the_orm(database_url: str |
     assert result["history"] == [True, "first"]
     assert result["entry"] == [1, True]
     assert result["keys_grow"] is True
+    assert result["explicit"] == [9999, "its-own-key"]
