@@ -30,9 +30,13 @@ _writers_lock = threading.Lock()
 
 
 def writer_lock(path: str) -> threading.Lock:
-    """The lock of one database file, shared by every connection of this process to it."""
-    with _writers_lock:
-        return _writers.setdefault(path, threading.Lock())
+    """The lock of one database file, shared by every connection of this process to it
+    (taken by every write: a plain read once it exists)."""
+    lock = _writers.get(path)
+    if lock is None:
+        with _writers_lock:
+            lock = _writers.setdefault(path, threading.Lock())
+    return lock
 
 
 def is_write(query: str) -> bool:
@@ -42,16 +46,19 @@ def is_write(query: str) -> bool:
 class DatabaseWrapper(base.DatabaseWrapper):
     holds_writer = False
 
+    @property
+    def writer(self) -> threading.Lock:
+        return writer_lock(str(self.settings_dict["NAME"]))
+
     def take_writer(self) -> None:
-        lock = writer_lock(str(self.settings_dict["NAME"]))
-        if not lock.acquire(timeout=float(self.settings_dict["OPTIONS"].get("timeout", 5))):
+        if not self.writer.acquire(timeout=float(self.settings_dict["OPTIONS"].get("timeout", 5))):
             raise OperationalError("database is locked")
         self.holds_writer = True
 
     def give_writer(self) -> None:
         if self.holds_writer:
             self.holds_writer = False
-            writer_lock(str(self.settings_dict["NAME"])).release()
+            self.writer.release()
 
     def _start_transaction_under_autocommit(self) -> None:
         self.take_writer()
