@@ -32,6 +32,17 @@ async def fire(api: httpx.AsyncClient, calls: Iterable[tuple[str, str]]) -> None
     assert [a.status_code for a in answers] == [201] * len(answers), [a.text for a in answers]
 
 
+async def live_first(api: httpx.AsyncClient, names: list[str], engines: list[FakeEngine]) -> None:
+    """Start every session and wait for its client, so that a round races live clients."""
+    for name in names:
+        await api.post(f"/api/sessions/{name}/start")
+
+    async def all_live() -> bool:
+        return all(sum(e.live_count[name] for e in engines) == 1 for name in names)
+
+    await wait_for(all_live, timeout=10, message="every session to be live before the round")
+
+
 def watch_combined_peak(engines: list[FakeEngine]) -> dict[str, int]:
     """Record, at every client start, how many clients of that session are live across engines."""
     peak: dict[str, int] = defaultdict(int)
@@ -104,6 +115,7 @@ async def test_parallel_calls_on_one_session_end_consistent_with_one_client_at_m
 ):
     await api.post("/api/sessions", json={"name": "busy"})
     for round_seed in (seed, seed + 1):
+        await live_first(api, ["busy"], [patient_engine])
         await fire(api, shuffled_calls(["busy"], 80, round_seed))
         await settle(api, ["busy"], [patient_engine], [runtime])
     assert patient_engine.peak_live["busy"] == 1
@@ -115,6 +127,7 @@ async def test_parallel_calls_ending_in_stop_leave_the_session_stopped_everywher
     api, runtime, patient_engine
 ):
     await api.post("/api/sessions", json={"name": "calm"})
+    await live_first(api, ["calm"], [patient_engine])
     await fire(api, shuffled_calls(["calm"], 60, 99))
     await fire(api, [("calm", "stop")])
     await settle(api, ["calm"], [patient_engine], [runtime])
@@ -144,6 +157,7 @@ async def test_two_runtimes_sharing_one_engine_never_run_a_session_twice(
     for name in names:
         await api.post("/api/sessions", json={"name": name})
     for round_seed in (11, 12):
+        await live_first(api, names, [patient_engine])
         await fire(api, shuffled_calls(names, 90, round_seed))
         await settle(api, names, [patient_engine], [first, second])
     for name in names:
@@ -163,6 +177,7 @@ async def test_two_runtimes_with_separate_engines_never_run_a_session_twice(
     for name in names:
         await api.post("/api/sessions", json={"name": name})
     for round_seed in (21, 22):
+        await live_first(api, names, engines)
         await fire(api, shuffled_calls(names, 100, round_seed))
         await settle(api, names, engines, [first, second])
     assert set(peak) == set(names)
@@ -175,6 +190,8 @@ async def test_parallel_deletes_and_creates_never_leave_an_orphan_client(
 ):
     rng = random.Random(42)
     for _ in range(3):
+        await api.post("/api/sessions", json={"name": "phoenix"})
+        await live_first(api, ["phoenix"], [patient_engine])
         calls = []
         for _ in range(60):
             verb = rng.choice(["create", "delete", "start", "stop", "logout"])
