@@ -35,7 +35,8 @@ async def fire(api: httpx.AsyncClient, calls: Iterable[tuple[str, str]]) -> None
 async def live_first(api: httpx.AsyncClient, names: list[str], engines: list[FakeEngine]) -> None:
     """Start every session and wait for its client, so that a round races live clients."""
     for name in names:
-        await api.post(f"/api/sessions/{name}/start")
+        answer = await api.post(f"/api/sessions/{name}/start")
+        assert answer.status_code == 201, answer.text
 
     async def all_live() -> bool:
         return all(sum(e.live_count[name] for e in engines) == 1 for name in names)
